@@ -1,0 +1,1 @@
+"""Kafka side of the service: run loop, codecs, checkpointing, topics, dead letters."""

@@ -1,0 +1,32 @@
+"""Shared test configuration: markers by folder, paths to the benchmark datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = Path(os.environ.get("STREAMLEARN_DATASETS", ROOT.parent / "shared" / "datasets"))
+
+_FOLDER_MARKS = {"unit": "unit", "integration": "integration", "e2e": "e2e", "reliability": "e2e"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        mark = _FOLDER_MARKS.get(parts[0]) if len(parts) > 1 else None
+        if mark is not None:
+            item.add_marker(getattr(pytest.mark, mark))
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    """The real benchmark streams (../shared/datasets beside the checkout, or $STREAMLEARN_DATASETS)."""
+    if not (DATASETS / "MANIFEST.md").exists():
+        pytest.fail(
+            f"benchmark datasets not found at {DATASETS}: put shared/ beside the checkout "
+            "or set STREAMLEARN_DATASETS"
+        )
+    return DATASETS
