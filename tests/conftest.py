@@ -15,7 +15,11 @@ _FOLDER_MARKS = {"unit": "unit", "integration": "integration", "e2e": "e2e", "re
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        path = Path(str(item.fspath))
+        if not path.is_relative_to(ROOT / "tests"):
+            item.add_marker(pytest.mark.unit)  # doctests of the package
+            continue
+        parts = path.relative_to(ROOT / "tests").parts
         mark = _FOLDER_MARKS.get(parts[0]) if len(parts) > 1 else None
         if mark is not None:
             item.add_marker(getattr(pytest.mark, mark))
