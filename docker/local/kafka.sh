@@ -35,7 +35,7 @@ KAFKA_DIR="${KAFKA_DIR:-$ROOT/var/kafka}"
 KAFKA_HEAP="${KAFKA_HEAP:-512m}"
 KAFKA_READY_TIMEOUT="${KAFKA_READY_TIMEOUT:-90}"
 KAFKA_JAVA_OPTS="${KAFKA_JAVA_OPTS--XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
-CACHE_ROOT="${STREAMLEARN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/streamlearn}"
+CACHE_ROOT="${STREAMLEARN_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/streamlearn}"
 CACHE="$CACHE_ROOT/kafka-$KAFKA_VERSION"
 LIBS="$CACHE/libs"
 POM="$HERE/kafka/pom.xml"
@@ -82,7 +82,9 @@ cmd_fetch() {
     say "fetching org.apache.kafka:kafka_2.13:$KAFKA_VERSION and its dependencies into $LIBS"
     local tmp="$CACHE/libs.tmp.$$"
     rm -rf "$tmp"
-    if ! mvn -q -B -Dstyle.color=never -f "$POM" package -Dkafka.version="$KAFKA_VERSION" -Dkafka.libs.dir="$tmp" >&2; then
+    if ! mvn -q -B -Dstyle.color=never -f "$POM" package -Dkafka.version="$KAFKA_VERSION" \
+        -Dkafka.libs.dir="$tmp" >"$CACHE/mvn.log" 2>&1; then
+        sed 's/\x1b\[[0-9;]*m//g' "$CACHE/mvn.log" >&2
         rm -rf "$tmp"
         die "Maven could not fetch the Kafka jars (see above)"
     fi
