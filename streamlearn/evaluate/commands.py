@@ -1,4 +1,4 @@
-"""``streamlearn evaluate``, ``streamlearn bench`` and ``streamlearn datasets``.
+"""``streamlearn evaluate`` and ``streamlearn bench`` (``datasets`` is in :mod:`streamlearn.stream`).
 
 Light to import: the data readers, learners and matplotlib are imported inside the handlers.
 """
@@ -88,11 +88,6 @@ def register(subparsers: Any) -> None:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_bench)
 
-    d = subparsers.add_parser("datasets", help="list the ARFF files of a folder with their counts")
-    d.add_argument("--dir", required=True, help="folder with *.arff / *.arff.gz files")
-    d.add_argument("--json", action="store_true")
-    d.set_defaults(func=_datasets)
-
 
 # ---------------------------------------------------------------------------- helpers
 def _fail(exc: Exception) -> int:
@@ -103,12 +98,13 @@ def _fail(exc: Exception) -> int:
 def _load(data: str, limit: int | None, seed: int | None) -> Any:
     if data == "synthetic":
         try:
-            from streamlearn.stream.synth import make_stream
+            from streamlearn.stream.synth import Drift, make_stream
         except ImportError as exc:
             raise CommandError(f"the synthetic stream generator is not available ({exc})") from None
         n = limit if limit is not None else SYNTHETIC_N
-        # one planted abrupt drift half-way
-        return make_stream(n, seed=0 if seed is None else seed, drifts=(n // 2,)).dataset
+        # one planted abrupt drift half-way: new label groups and new feature signatures
+        drift = Drift(n // 2, kind="both")
+        return make_stream(n, seed=0 if seed is None else seed, drifts=[drift]).dataset
     path = Path(data)
     if not path.is_file():
         raise CommandError(f"no such data file: {data} (give an ARFF file or 'synthetic')")
@@ -258,56 +254,4 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         print(f"{dataset.name}: {len(dataset):,} instances, {dataset.n_labels} labels")
         print(_table(rows))
-    return 0
-
-
-def _datasets(args: argparse.Namespace) -> int:
-    folder = Path(args.dir)
-    if not folder.is_dir():
-        return _fail(CommandError(f"no such folder: {args.dir}"))
-    try:
-        from streamlearn.stream.arff import ArffError, load_arff
-    except ImportError as exc:
-        return _fail(CommandError(f"the ARFF reader is not available ({exc})"))
-    files = sorted(p for p in folder.iterdir() if p.name.endswith((".arff", ".arff.gz")))
-    rows = []
-    for path in files:
-        try:
-            ds = load_arff(path)
-        except ArffError as exc:
-            return _fail(exc)
-        Y = ds.Y
-        rows.append(
-            {
-                "file": path.name,
-                "name": ds.name,
-                "instances": len(ds),
-                "features": ds.n_features,
-                "labels": ds.n_labels,
-                "sparse": bool(ds.schema.sparse),
-                "cardinality": float(Y.sum() / len(ds)) if len(ds) else 0.0,
-            }
-        )
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    head = ("file", "instances", "features", "labels", "form", "cardinality")
-    cells = [
-        (
-            r["file"],
-            f"{r['instances']:,}",
-            f"{r['features']:,}",
-            f"{r['labels']:,}",
-            "sparse" if r["sparse"] else "dense",
-            f"{r['cardinality']:.3f}",
-        )
-        for r in rows
-    ]
-    widths = [
-        max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(head)
-    ]
-    fmt = "  ".join(f"{{:<{w}}}" if i in (0, 4) else f"{{:>{w}}}" for i, w in enumerate(widths))
-    print(fmt.format(*head))
-    for c in cells:
-        print(fmt.format(*c))
     return 0

@@ -83,6 +83,9 @@ class _RiverPeer(MultiLabelClassifier):
     def _labels_changed(self) -> None:
         """Hook: the label space grew (River creates per-label models lazily)."""
 
+    def _learn_river(self, x: Mapping[Hashable, Any], y: dict[Hashable, bool]) -> None:
+        self.model_.learn_one(x, y)
+
     # ------------------------------------------------------------------ dict API (River's)
     def _see(self, x: Mapping[Hashable, Any], labels: Iterable[Hashable]) -> None:
         """Create or grow the schema for an instance's features and labels."""
@@ -115,7 +118,7 @@ class _RiverPeer(MultiLabelClassifier):
         _check_x(x)
         known = None if known is None else list(known)
         self._see(x, [*y, *(known or ())])
-        self.model_.learn_one(x, self._river_y(y, known))
+        self._learn_river(x, self._river_y(y, known))
         self.n_samples_seen += 1
 
     def _proba_row(self, x: Mapping[Hashable, Any]) -> list[float]:
@@ -171,7 +174,7 @@ class _RiverPeer(MultiLabelClassifier):
         Yl = Y.tolist()
         Kl = None if known is None else known.tolist()
         for i, x in enumerate(self._row_dicts(X)):
-            self.model_.learn_one(x, self._y_dict(Yl[i], None if Kl is None else Kl[i]))
+            self._learn_river(x, self._y_dict(Yl[i], None if Kl is None else Kl[i]))
 
     def _predict_learn_rows(
         self, X: Features, Y: np.ndarray, known: np.ndarray | None
@@ -182,7 +185,7 @@ class _RiverPeer(MultiLabelClassifier):
         Kl = None if known is None else known.tolist()
         for i, x in enumerate(self._row_dicts(X)):
             out[i] = self._proba_row(x)
-            self.model_.learn_one(x, self._y_dict(Yl[i], None if Kl is None else Kl[i]))
+            self._learn_river(x, self._y_dict(Yl[i], None if Kl is None else Kl[i]))
         return out
 
 
@@ -298,10 +301,28 @@ class ClassifierChainLogisticRegression(_RiverPeer):
             order=[],
         )
 
+    def _init_state(self) -> None:
+        self.learned_: set[Hashable] = set()  # labels the chain has learned from
+        super()._init_state()
+
     def _labels_changed(self) -> None:
         assert self.schema is not None
         order = self.model_.order
         order.extend(self.schema.labels[len(order) :])
+
+    def _learn_river(self, x: Mapping[Hashable, Any], y: dict[Hashable, bool]) -> None:
+        self.model_.learn_one(x, y)
+        if len(self.learned_) < len(self.model_.order):
+            self.learned_.update(y)
+
+    def _proba_row(self, x: Mapping[Hashable, Any]) -> list[float]:
+        # River's chain answers 0.5 for a label it never learned (a fresh regression); we
+        # report 0 for it, like the binary-relevance peers (the decision is "absent" either way)
+        p = super()._proba_row(x)
+        if len(self.learned_) < len(p):
+            assert self.schema is not None
+            p = [pi if lab in self.learned_ else 0.0 for lab, pi in zip(self.schema.labels, p)]
+        return p
 
 
 class BinaryRelevanceNaiveBayes(_RiverPeer):
