@@ -41,7 +41,7 @@ from collections import namedtuple
 import numpy as np
 
 from streamlearn._kernels._config import njit
-from streamlearn._kernels.mathx import binary_entropy, normal_cdf, normal_logpdf
+from streamlearn._kernels.mathx import binary_entropy, normal_cdf
 from streamlearn._kernels.rng import rng_poisson
 
 # ---------------------------------------------------------------------------------- layout
