@@ -1167,11 +1167,17 @@ def tree_run(
             while t.feat[node] >= 0:
                 if w > 0.0:
                     t.weight[node] += w
+                    empty = full  # "no label": every label known, none positive
                     for c in range(Lc):
                         if krow[c]:
                             t.kw[node, c] += w
                             if yrow[c]:
                                 t.lw[node, c] += w
+                                empty = False
+                    if full:
+                        t.kw[node, Lc] += w
+                    if empty:
+                        t.lw[node, Lc] += w
                 node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
             learn_leaf(
                 t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid0 + (i - start),
