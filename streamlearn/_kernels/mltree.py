@@ -428,6 +428,22 @@ def leaf_prior(t, leaf, c):
 
 
 @njit
+def predict_lr(t, m, idx, zval, pm):
+    """Per-label logistic regression of model slot ``m`` on the scaled row, into ``pm[LR]``."""
+    Lc = t.label_map.shape[0]
+    for c in range(Lc):
+        pm[LR, c] = t.lr_b[m, c]
+    for e in range(idx.shape[0]):
+        z = zval[e]
+        if z != 0.0:
+            f = idx[e]
+            for c in range(Lc):
+                pm[LR, c] += z * t.lr_w[m, f, c]
+    for c in range(Lc):
+        pm[LR, c] = _sigmoid(pm[LR, c])
+
+
+@njit
 def predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids, cache, crow):
     """kNN (cosine) over the leaf's recent rows: per-label vote of the k nearest; False if none.
 
@@ -662,16 +678,7 @@ def predict_leaf(
         if predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
             valid[NB] = 1
     if (mask >> LR) & 1 and t.weight[leaf] > 0.0:
-        for c in range(Lc):
-            pm[LR, c] = t.lr_b[m, c]
-        for e in range(idx.shape[0]):
-            z = zval[e]
-            if z != 0.0:
-                f = idx[e]
-                for c in range(Lc):
-                    pm[LR, c] += z * t.lr_w[m, f, c]
-        for c in range(Lc):
-            pm[LR, c] = _sigmoid(pm[LR, c])
+        predict_lr(t, m, idx, zval, pm)
         valid[LR] = 1
     # hedge mixture per label
     eta = p.hedge_eta
@@ -769,12 +776,15 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
             t.lw[leaf, Lc] += w
     # logistic regression: one SGD step per known label
     if (int(p.models_mask) >> LR) & 1:
+        if not valid[LR]:
+            # left out of the mixture (negligible, or no weight yet): the gradient still needs
+            # the model's own prediction
+            predict_lr(t, m, idx, zval, pm)
         lr = p.learning_rate * w
         for c in range(Lc):
             grad[c] = 0.0
             if krow[c]:
-                pc = pm[LR, c] if valid[LR] else 0.5
-                grad[c] = lr * (float(yrow[c]) - pc)
+                grad[c] = lr * (float(yrow[c]) - pm[LR, c])
                 t.lr_b[m, c] += grad[c]
         for e in range(idx.shape[0]):
             z = zval[e]
