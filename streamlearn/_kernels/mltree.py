@@ -578,9 +578,10 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
         rowsum = 0.0
         for e in range(idx.shape[0]):
             rowsum += val[e]
+        # a multinomial counts: negative sums (signed sparse values) count as zero
         for c in range(Lc):
-            mp = t.o_mass[o, c]
-            mn = t.o_mass[o, T] - mp
+            mp = max(t.o_mass[o, c], 0.0)
+            mn = max(t.o_mass[o, T] - t.o_mass[o, c], 0.0)
             logit[c] += rowsum * (math.log(mn + a * d) - math.log(mp + a * d))
         for e in range(idx.shape[0]):
             f = idx[e]
@@ -588,7 +589,7 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
             st = t.o_s1[o, T, f]
             for c in range(Lc):
                 sp = t.o_s1[o, c, f]
-                logit[c] += v * (math.log(sp + a) - math.log(max(st - sp, 0.0) + a))
+                logit[c] += v * (math.log(max(sp, 0.0) + a) - math.log(max(st - sp, 0.0) + a))
     for c in range(Lc):
         wp = t.o_tot[o, c]
         if wp <= 0.0 or W - wp <= 0.0:
