@@ -1,0 +1,770 @@
+"""Multi-label tree kernels (streamlearn._kernels.mltree) against slow pure-Python twins.
+
+The twins (tests/twins/mltree_twin.py) recompute everything from the raw rows: the store as a
+dict of rows, observers and node counts as batch sums, the split model, the leaf models and
+their mixture. Trees and stores are built by ``_treestate`` and filled by the kernels only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamlearn._kernels import mltree as K
+from streamlearn.multilabel import _treestate as TS
+from tests.twins.mltree_twin import (
+    LeafRows,
+    LeafView,
+    Scaling,
+    TwinSpaceSaving,
+    TwinStore,
+    ring_newest_first,
+    twin_attempt_split,
+    twin_best_split_for_feature,
+    twin_knn,
+    twin_knn_vote,
+    twin_leaf_learn,
+    twin_leaf_predict,
+    twin_nb_gaussian,
+    twin_nb_multinomial,
+    twin_negligible,
+    twin_node_stats,
+    twin_observers,
+    twin_scaling,
+    twin_side_entropy,
+    twin_split_at,
+    twin_split_merit,
+)
+from tests.twins.rng_twin import TwinXoshiro256
+from tests.unit._mltree_support import (
+    HUGE,
+    SCALE,
+    Data,
+    copy_tree,
+    data_from_rows,
+    make_params,
+    make_tree,
+    new_store_for,
+    random_data,
+    reps,
+    run,
+    run_growing,
+    snapshot,
+)
+
+# ==================================================================================== store
+
+
+def _random_sparse_rows(rng: np.random.Generator, n: int, d: int, max_nnz: int) -> list:
+    rows = []
+    for _ in range(n):
+        k = int(rng.integers(0, max_nnz + 1))
+        idx = sorted(rng.choice(d, size=min(k, d), replace=False).tolist())
+        rows.append((idx, rng.normal(size=len(idx)).round(3).tolist()))
+    return rows
+
+
+def _store_data(rng: np.random.Generator, rows: list, L: int, d: int, partial: bool) -> Data:
+    n = len(rows)
+    Y = (rng.random((n, L)) < 0.4).astype(np.uint8)
+    known = (rng.random((n, L)) < 0.7).astype(np.uint8) if partial else None
+    return data_from_rows(rows, Y, known, d)
+
+
+def _check_store(s: K.Store, tw: TwinStore, data: Data, d: int) -> int:
+    """Every id (and some impossible ones) against the twin; returns how many rows are readable."""
+    G = s.seq.shape[0]
+    readable = 0
+    for rid in [-5, -1, *range(tw.next_id), tw.next_id, tw.next_id + G]:
+        slot = K.store_slot(s, rid)
+        ok = 0 <= rid < tw.next_id and tw.valid(rid)
+        assert (slot >= 0) == ok, (rid, slot)
+        if not ok:
+            continue
+        readable += 1
+        assert slot == rid % G
+        idx, val, y, known = tw.rows[rid]
+        E = s.idx.shape[0]
+        got_idx = [int(s.idx[(s.start[slot] + e) % E]) for e in range(s.length[slot])]
+        got_val = [float(s.val[(s.start[slot] + e) % E]) for e in range(s.length[slot])]
+        assert got_idx == idx and got_val == val
+        assert s.norm[slot] == pytest.approx(math.sqrt(sum(v * v for v in val)), rel=1e-12)
+        assert s.y[slot].tolist() == y and s.known[slot].tolist() == known
+        for f in range(d):
+            assert K.store_value(s, slot, f) == tw.value(rid, f)
+    return readable
+
+
+def _append_both(s: K.Store, tw: TwinStore, data: Data, a: int, b: int) -> None:
+    from tests.unit._mltree_support import append
+
+    first = append(s, data, a, b)
+    assert first == tw.next_id
+    for i in range(a, b):
+        idx, val = data.row(i)
+        y = data.Y[i].tolist()
+        known = [1] * len(y) if data.known is None else data.known[i].tolist()
+        tw.append(idx, val, y, known)
+    assert s.meta[0] == tw.next_id
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    G=st.integers(1, 9),
+    E=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 60),
+    max_nnz=st.integers(0, 12),
+    partial=st.booleans(),
+)
+def test_store_matches_twin_through_ring_wraps(
+    G: int, E: int, seed: int, n: int, max_nnz: int, partial: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    d, L = 15, 3
+    data = _store_data(rng, _random_sparse_rows(rng, n, d, max_nnz), L, d, partial)
+    s = TS.new_store(G, E, L)
+    tw = TwinStore(G, E)
+    a = 0
+    while a < n:
+        b = min(n, a + int(rng.integers(1, 6)))
+        _append_both(s, tw, data, a, b)
+        _check_store(s, tw, data, d)
+        a = b
+
+
+def test_store_keeps_the_newest_rows_and_forgets_overwritten_ones() -> None:
+    """Deterministic checks of both ways a row is lost: its slot reused, its entries overwritten."""
+    rng = np.random.default_rng(3)
+    d, L = 10, 2
+    rows = [([0, 3, 7], [1.0, 2.0, 3.0])] * 6 + [(list(range(10)), [0.5] * 10), ([], [])]
+    data = _store_data(rng, rows, L, d, partial=False)
+    s = TS.new_store(4, 12, L)
+    tw = TwinStore(4, 12)
+    _append_both(s, tw, data, 0, 4)  # 12 entries: all four rows exactly fill the ring
+    assert _check_store(s, tw, data, d) == 4
+    _append_both(s, tw, data, 4, 5)  # slot of row 0 reused
+    assert K.store_slot(s, 0) == -1 and _check_store(s, tw, data, d) == 4
+    _append_both(s, tw, data, 6, 7)  # id 5: 10 entries overwrite the cells of ids 1..4
+    assert [K.store_slot(s, r) >= 0 for r in range(6)] == [False] * 5 + [True]
+    _append_both(s, tw, data, 7, 8)  # id 6: an empty row
+    assert K.store_slot(s, 6) == 2 and s.length[2] == 0
+    assert _check_store(s, tw, data, d) == 2
+
+
+def test_store_row_longer_than_the_ring_is_not_readable() -> None:
+    rng = np.random.default_rng(0)
+    data = _store_data(rng, [(list(range(8)), [1.0] * 8), ([1], [2.0])], 1, 8, partial=False)
+    s = TS.new_store(4, 5, 1)
+    tw = TwinStore(4, 5)
+    _append_both(s, tw, data, 0, 2)
+    assert K.store_slot(s, 0) == -1 and K.store_slot(s, 1) == 1
+    _check_store(s, tw, data, 8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ensure_store_relayout_keeps_every_readable_row(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    d, L = 20, 3
+    G, E = int(rng.integers(3, 12)), int(rng.integers(10, 40))
+    rows = _random_sparse_rows(rng, 120, d, 8)
+    data = _store_data(rng, rows, L, d, partial=bool(seed % 2))
+    s = TS.new_store(G, E, L)
+    tw = TwinStore(G, E)
+    _append_both(s, tw, data, 0, int(rng.integers(5, 40)))
+    a = tw.next_id
+    for _ in range(4):
+        b = min(len(rows), a + int(rng.integers(1, G + 1)))
+        nnz = int(data.indptr[b] - data.indptr[a])
+        before = {rid: tw.rows[rid] for rid in range(tw.next_id) if K.store_slot(s, rid) >= 0}
+        s2 = TS.ensure_store(s, nnz, b - a)
+        if s2.idx.shape[0] != s.idx.shape[0]:
+            tw.relayout(s2.idx.shape[0])
+        s = s2
+        after = {rid for rid in range(tw.next_id) if K.store_slot(s, rid) >= 0}
+        assert after == set(before)  # nothing lost, nothing resurrected
+        _check_store(s, tw, data, d)
+        _append_both(s, tw, data, a, b)
+        # the ring now holds the whole incoming chunk
+        assert all(K.store_slot(s, rid) >= 0 for rid in range(a, b))
+        _check_store(s, tw, data, d)
+        a = b
+
+
+# ==================================================================================== observers
+
+
+def _weights(data: Data, seed: int, bagging: bool) -> list[float]:
+    if not bagging:
+        return [1.0] * data.n
+    tw = TwinXoshiro256(seed)
+    return [float(tw.poisson(1.0)) for _ in range(data.n)]
+
+
+def _leaf_rows(data: Data, rows: list[int], cols: list[int], weights: list[float]) -> LeafRows:
+    ys, ks = zip(*(data.labels(i, cols) for i in rows)) if rows else ((), ())
+    return LeafRows(
+        [data.row(i) for i in rows], list(ys), list(ks), [weights[i] for i in rows], data.d,
+        data.dense,
+    )  # fmt: skip
+
+
+def _check_observers(t: K.Tree, leaf: int, lr: LeafRows) -> None:
+    tw = twin_observers(lr.rows, lr.ys, lr.knowns, lr.weights, lr.d, lr.dense)
+    o = int(t.oslot[leaf])
+    assert o >= 0
+    for name in ("o_w", "o_s1", "o_s2", "o_min", "o_max", "o_tot", "o_mass"):
+        np.testing.assert_allclose(
+            getattr(t, name)[o], np.array(tw[name]), rtol=1e-12, err_msg=name
+        )
+
+
+def _check_node(t: K.Tree, node: int, lr: LeafRows) -> None:
+    weight, lw, kw = twin_node_stats(lr.ys, lr.knowns, lr.weights)
+    assert t.weight[node] == pytest.approx(weight, rel=1e-12)
+    np.testing.assert_allclose(t.lw[node], lw, rtol=1e-12)
+    np.testing.assert_allclose(t.kw[node], kw, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+@pytest.mark.parametrize("p_known", [None, 0.6], ids=["complete", "partial"])
+@pytest.mark.parametrize("bagging", [False, True], ids=["plain", "bagging"])
+def test_observers_and_node_stats_equal_batch_recompute(
+    dense: bool, p_known: float | None, bagging: bool
+) -> None:
+    rng = np.random.default_rng([int(dense), int(p_known is None), int(bagging)])
+    for rep in range(reps(8)):
+        n, d, L = int(rng.integers(1, 150)), int(rng.integers(1, 7)), int(rng.integers(1, 6))
+        data = random_data(rng, n, d, L, dense=dense, p_known=p_known, explicit_zeros=True)
+        cols = rng.permutation(L)[: int(rng.integers(1, L + 1))].tolist()  # a tree over some labels
+        t = make_tree(d, cols, seed=rep)
+        p = make_params(dense, grace_period=HUGE, bagging_rate=1.0 if bagging else 0.0)
+        s = new_store_for(data)
+        a = 0
+        while a < n:
+            b = min(n, a + int(rng.integers(1, 40)))
+            out = run(t, s, p, data, a, b, predict=bool(rng.integers(2)))
+            assert np.isfinite(out).all() and (out >= 0).all() and (out <= 1).all()
+            a = b
+        weights = _weights(data, rep, bagging)
+        lr = _leaf_rows(data, list(range(n)), cols, weights)
+        root = int(t.meta[K.M_ROOT])
+        _check_observers(t, root, lr)
+        _check_node(t, root, lr)
+        assert t.metaf[K.MF_WEIGHT] == sum(weights)
+        if dense:  # feature scaling counts every row once, whatever its bagging weight
+            mean, m2 = twin_scaling([data.row(i) for i in range(n)], d)
+            assert t.metaf[K.MF_SCALE_N] == n
+            np.testing.assert_allclose(t.scale_mean, mean, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(t.scale_m2, m2, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+@pytest.mark.parametrize("p_known", [None, 0.7], ids=["complete", "partial"])
+def test_root_statistics_stay_exact_after_it_splits(dense: bool, p_known: float | None) -> None:
+    """A branch keeps counting every row that passes through it, "no label" column included."""
+    rng = np.random.default_rng([7, int(dense), int(p_known is None)])
+    splits = 0
+    for rep in range(reps(4)):
+        data = random_data(rng, 600, 5, 4, dense=dense, p_known=p_known, kinds=(0, 2, 3))
+        t = make_tree(5, [0, 1, 2, 3], seed=rep)
+        p = make_params(dense, grace_period=50, delta=0.05, tau=0.5)
+        t, _ = run_growing(t, new_store_for(data), p, data, 0, data.n)
+        splits += int(t.meta[K.M_SPLITS])
+        lr = _leaf_rows(data, list(range(data.n)), [0, 1, 2, 3], [1.0] * data.n)
+        _check_node(t, int(t.meta[K.M_ROOT]), lr)
+    assert splits > 0
+
+
+# ==================================================================================== splits
+
+
+def _learned_leaf(
+    rng: np.random.Generator, dense: bool, p_known: float | None, bagging: bool, **kw
+) -> tuple[K.Tree, K.Store, K.Params, Data, LeafRows]:
+    n = kw.pop("n", int(rng.integers(2, 200)))
+    d = kw.pop("d", int(rng.integers(1, 7)))
+    L = kw.pop("L", int(rng.integers(1, 5)))
+    data = random_data(rng, n, d, L, dense=dense, p_known=p_known, **kw)
+    seed = int(rng.integers(1 << 30))
+    t = make_tree(d, list(range(L)), seed=seed)
+    p = make_params(
+        dense, grace_period=HUGE, bagging_rate=1.0 if bagging else 0.0,
+        n_split_points=int(rng.integers(1, 12)), min_branch_fraction=float(rng.choice([0.0, 0.01, 0.2])),
+    )  # fmt: skip
+    s = new_store_for(data)
+    run(t, s, p, data, 0, n)
+    lr = _leaf_rows(data, list(range(n)), list(range(L)), _weights(data, seed, bagging))
+    return t, s, p, data, lr
+
+
+def _scratch(Lc: int) -> tuple[np.ndarray, ...]:
+    return tuple(np.zeros(Lc + 2) for _ in range(4))
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+@pytest.mark.parametrize("p_known", [None, 0.6], ids=["complete", "partial"])
+@pytest.mark.parametrize("bagging", [False, True], ids=["plain", "bagging"])
+def test_best_split_for_feature_matches_twin(
+    dense: bool, p_known: float | None, bagging: bool
+) -> None:
+    rng = np.random.default_rng([11, int(dense), int(p_known is None), int(bagging)])
+    compared = 0
+    for _ in range(reps(25)):
+        t, _, p, data, lr = _learned_leaf(rng, dense, p_known, bagging)
+        root = int(t.meta[K.M_ROOT])
+        o = int(t.oslot[root])
+        Lc = lr.n_labels
+        tot = lr.outcome_weights()
+        pre = twin_side_entropy(tot)
+        for f in range(data.d):
+            merit, thr = K.best_split_for_feature(t, p, o, f, pre, *_scratch(Lc))
+            best, best_thr, merits = twin_best_split_for_feature(
+                lr, f, int(p.n_split_points), p.min_branch_fraction
+            )
+            if best == -math.inf:
+                assert merit == -math.inf, (f, merit, thr)
+                continue
+            compared += 1
+            assert merit == pytest.approx(best, abs=1e-9), (f, thr, best_thr, merits)
+            assert thr in merits, (thr, merits)  # one of the twin's candidates, exactly
+            assert merits[thr] == pytest.approx(merit, abs=1e-9)
+            # the estimated weights of each side, at the winner and at arbitrary thresholds
+            for x in (thr, *rng.normal(0, 2, 3)):
+                left, right = np.zeros(Lc + 2), np.zeros(Lc + 2)
+                K.best_split_for_feature_at(t, o, f, float(x), *_scratch(Lc)[:2], left, right)
+                tl, tr = twin_split_at(lr, f, float(x))
+                np.testing.assert_allclose(left, tl, rtol=1e-9, atol=1e-9)
+                np.testing.assert_allclose(right, tr, rtol=1e-9, atol=1e-9)
+    assert compared > 20 * SCALE
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.sampled_from([0.0, 0.0, 1.0, 2.0, -1.0, 0.5, 3.0]), min_size=1, max_size=30),
+    labels=st.lists(st.integers(0, 7), min_size=30, max_size=30),
+    nsp=st.integers(1, 6),
+    dense=st.booleans(),
+)
+def test_best_split_for_feature_on_small_discrete_leaves(
+    values: list[float], labels: list[int], nsp: int, dense: bool
+) -> None:
+    """One feature of few distinct values (exact arithmetic, many ties) and three labels."""
+    n = len(values)
+    rows = [([0], [v]) if dense or v != 0.0 else ([], []) for v in values]
+    Y = np.array([[(labels[i] >> j) & 1 for j in range(3)] for i in range(n)], np.uint8)
+    data = data_from_rows(rows, Y, None, 1, dense)
+    t = make_tree(1, [0, 1, 2])
+    p = make_params(dense, grace_period=HUGE, n_split_points=nsp, min_branch_fraction=0.0)
+    run(t, new_store_for(data), p, data, 0, n)
+    lr = _leaf_rows(data, list(range(n)), [0, 1, 2], [1.0] * n)
+    pre = twin_side_entropy(lr.outcome_weights())
+    merit, thr = K.best_split_for_feature(t, p, int(t.oslot[0]), 0, pre, *_scratch(3))
+    best, _, merits = twin_best_split_for_feature(lr, 0, nsp, 0.0)
+    if best == -math.inf:
+        assert merit == -math.inf
+    else:
+        assert merit == pytest.approx(best, abs=1e-12) and thr in merits
+
+
+def _decision(t: K.Tree, leaf: int, split: bool) -> str:
+    if split:
+        return "split"
+    return "wait" if t.active[leaf] else "deactivate"
+
+
+def test_attempt_split_decision_matches_twin() -> None:
+    rng = np.random.default_rng(5)
+    seen: dict[str, int] = {"split": 0, "wait": 0, "deactivate": 0}
+    for rep in range(reps(80)):
+        dense = bool(rep % 2)
+        t, s, p, data, lr = _learned_leaf(
+            rng, dense, [None, 0.8][rep % 3 == 0], bagging=False,
+            n=int(rng.integers(20, 300)), d=int(rng.integers(1, 5)), L=int(rng.integers(1, 4)),
+        )  # fmt: skip
+        p = p._replace(
+            delta=float(rng.choice([1e-7, 0.05, 0.5])),
+            tau=float(rng.choice([0.01, 0.05, 0.5])),
+            merit_preprune=float(rng.integers(2)),
+            max_share_to_split=float(rng.choice([0.99, 0.8])),
+        )
+        root = int(t.meta[K.M_ROOT])
+        m = int(t.mslot[root])
+        expect, eps, margin, best = twin_attempt_split(lr, float(t.ls_distinct[m]), p)
+        if not math.isnan(eps) and abs(margin - eps) < 1e-9:
+            continue  # on the edge of the bound: rounding decides
+        t2 = copy_tree(t)
+        got = _decision(t2, root, bool(K.attempt_split(t2, s, p, root, *_scratch(lr.n_labels))))
+        assert got == expect, (rep, eps, margin, best)
+        assert t2.last[root] == t.weight[root]
+        seen[got] += 1
+        if got == "split":
+            f, thr = int(t2.feat[root]), float(t2.thr[root])
+            assert twin_split_merit(lr, f, thr, p.min_branch_fraction) == pytest.approx(
+                best, abs=1e-9
+            )
+        elif got == "deactivate":
+            assert t2.oslot[root] == -1 and t2.meta[K.M_DEACTIVATED] == t.meta[K.M_DEACTIVATED] + 1
+        else:
+            assert t2.feat[root] == -1 and t2.oslot[root] == t.oslot[root]
+    assert min(seen.values()) > 0, seen
+
+
+def test_label_set_distinct_count_follows_the_rows() -> None:
+    """``ls_distinct`` (the Hoeffding range) counts the distinct complete label sets seen."""
+    rng = np.random.default_rng(8)
+    for _ in range(reps(10)):
+        data = random_data(rng, int(rng.integers(1, 200)), 3, 4, dense=False, p_known=0.9)
+        t = make_tree(3, [0, 1, 2, 3])
+        run(t, new_store_for(data), make_params(False, grace_period=HUGE), data, 0, data.n)
+        sets = {
+            tuple(y) for y, k in (data.labels(i, [0, 1, 2, 3]) for i in range(data.n)) if all(k)
+        }
+        assert t.ls_distinct[t.mslot[0]] == len(sets)
+
+
+def test_binary_sparse_split_is_exact() -> None:
+    """Binary sparse features: the split at half the one non-zero value separates zeros from
+    ones, and the children's estimated label weights are the true counts."""
+    rng = np.random.default_rng(9)
+    for rep in range(reps(12)):
+        data = random_data(rng, int(rng.integers(10, 300)), 4, 3, dense=False, kinds=(2,))
+        t = make_tree(4, [0, 1, 2], seed=rep)
+        p = make_params(False, grace_period=HUGE, min_branch_fraction=0.0)
+        s = new_store_for(data)
+        run(t, s, p, data, 0, data.n)
+        X = data.dense_matrix()
+        f = int(rng.integers(4))
+        if X[:, f].min() == X[:, f].max():
+            continue
+        o = int(t.oslot[0])
+        merit, thr = K.best_split_for_feature(t, p, o, f, 0.0, *_scratch(3))
+        assert thr == 0.5 and merit > -math.inf
+        assert K.do_split(t, s, p, 0, f, thr, *_scratch(3))
+        for child, side in ((t.left[0], X[:, f] == 0.0), (t.right[0], X[:, f] == 1.0)):
+            ys = data.Y[side]
+            assert t.weight[child] == side.sum()
+            np.testing.assert_array_equal(t.lw[child, :3], ys.sum(axis=0))
+            assert t.lw[child, 3] == np.sum(ys.sum(axis=1) == 0)
+            np.testing.assert_array_equal(t.kw[child], np.full(4, side.sum()))
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+@pytest.mark.parametrize("max_depth", [1, 5])
+def test_do_split_children_ring_and_warm_start(dense: bool, max_depth: int) -> None:
+    rng = np.random.default_rng([13, int(dense), max_depth])
+    dropped = 0  # recent rows no longer in the store when their leaf split
+    for rep in range(reps(10)):
+        n, d, L, W = int(rng.integers(5, 120)), 4, 3, int(rng.integers(1, 20))
+        data = random_data(rng, n, d, L, dense=dense, p_known=[None, 0.7][rep % 2])
+        t = make_tree(d, [0, 1, 2], window=W, seed=rep)
+        p = make_params(dense, grace_period=HUGE, max_depth=max_depth)
+        # a small store: some of the leaf's recent rows are no longer readable
+        G = int(rng.integers(2, 40))
+        s = TS.new_store(G, G * d, L)
+        tw = TwinStore(G, G * d)
+        for i in range(n):
+            y, k = data.labels(i, [0, 1, 2])
+            tw.append(*data.row(i), y, k)
+        run(t, s, p, data, 0, n)
+        root = int(t.meta[K.M_ROOT])
+        lr = _leaf_rows(data, list(range(n)), [0, 1, 2], [1.0] * n)
+        before = snapshot(t)
+        m0, o0 = int(t.mslot[root]), int(t.oslot[root])
+        f = int(rng.integers(d))
+        thr = float(rng.choice(data.dense_matrix()[:, f])) + float(rng.choice([0.0, 0.25]))
+        assert K.do_split(t, s, p, root, f, thr, *_scratch(L))
+        ln, rn = int(t.left[root]), int(t.right[root])
+        # the parent is now a branch
+        assert (t.feat[root], t.thr[root], t.oslot[root], t.mslot[root]) == (f, thr, -1, -1)
+        assert t.active[root] == 0 and ln != rn and min(ln, rn) > root
+        assert t.meta[K.M_SPLITS] == before["meta"][K.M_SPLITS] + 1
+        assert t.meta[K.M_LEAVES] == before["meta"][K.M_LEAVES] + 1
+        tl, tr = twin_split_at(lr, f, thr)
+        for child, side in ((ln, tl), (rn, tr)):
+            assert (t.feat[child], t.parent[child], t.depth[child]) == (-1, root, 1)
+            assert t.weight[child] == pytest.approx(side[-1], abs=1e-9)
+            assert t.last[child] == t.weight[child]
+            np.testing.assert_allclose(t.lw[child], side[:-1], atol=1e-9)
+            np.testing.assert_allclose(t.kw[child], np.full(L + 1, side[-1]), atol=1e-9)
+            if max_depth <= 1:
+                assert t.active[child] == 0 and t.oslot[child] == -1
+            else:
+                o = int(t.oslot[child])
+                assert t.active[child] == 1 and o >= 0
+                assert not t.o_w[o].any() and not t.o_tot[o].any() and not t.o_mass[o].any()
+                assert np.isinf(t.o_min[o]).all() and np.isinf(t.o_max[o]).all()
+        if max_depth > 1:
+            assert o0 in (t.oslot[ln], t.oslot[rn])  # the parent's observer slot was recycled
+        else:
+            assert t.meta[K.M_DEACTIVATED] == before["meta"][K.M_DEACTIVATED] + 2
+        # warm start: the left child keeps the parent's model slot, the right one gets a copy
+        assert t.mslot[ln] == m0 and t.mslot[rn] not in (-1, m0)
+        for name in ("lr_w", "lr_b", "loss", "ls_hash", "ls_cnt", "ls_bits", "ls_n", "ls_distinct"):
+            for child in (ln, rn):
+                np.testing.assert_array_equal(getattr(t, name)[t.mslot[child]], before[name][m0])
+        # recent rows: the readable ones, oldest first, go where the split sends them
+        oldest_first = ring_newest_first(
+            before["ring"][m0].tolist(), int(before["ring_n"][m0]), int(before["ring_pos"][m0])
+        )[::-1]
+        readable = [rid for rid in oldest_first if tw.valid(rid)]
+        dropped += len(oldest_first) - len(readable)
+        want = {
+            ln: [rid for rid in readable if tw.value(rid, f) <= thr],
+            rn: [rid for rid in readable if tw.value(rid, f) > thr],
+        }
+        for child in (ln, rn):
+            ms = int(t.mslot[child])
+            got = ring_newest_first(t.ring[ms].tolist(), int(t.ring_n[ms]), int(t.ring_pos[ms]))
+            assert got[::-1] == want[child]
+    assert dropped > 0
+
+
+# ==================================================================================== leaf models
+
+
+def _view(t: K.Tree, leaf: int) -> LeafView:
+    """The twin's view of a leaf, read from the kernel's arrays."""
+    m = int(t.mslot[leaf])
+    Lc = t.label_map.shape[0]
+    n = int(t.ls_n[m])
+    table = TwinSpaceSaving(
+        t.ls_cnt.shape[1],
+        [(tuple(int(b) for b in t.ls_bits[m, k]), float(t.ls_cnt[m, k])) for k in range(n)],
+        float(t.ls_distinct[m]),
+    )
+    prior = [
+        float(t.lw[leaf, c] / t.kw[leaf, c]) if t.kw[leaf, c] > 0.0 else 0.0 for c in range(Lc)
+    ]
+    return LeafView(
+        weight=float(t.weight[leaf]), prior=prior, loss=t.loss[m].tolist(),
+        lr_w=t.lr_w[m].tolist(), lr_b=t.lr_b[m].tolist(), ring=t.ring[m].tolist(),
+        ring_n=int(t.ring_n[m]), ring_pos=int(t.ring_pos[m]), labelsets=table,
+        has_oslot=bool(t.oslot[leaf] >= 0), lw=t.lw[leaf].tolist(), kw=t.kw[leaf].tolist(),
+    )  # fmt: skip
+
+
+def _scaling(t: K.Tree) -> Scaling:
+    return Scaling(t.scale_mean.tolist(), t.scale_m2.tolist(), float(t.metaf[K.MF_SCALE_N]))
+
+
+def _mirror_store(data: Data, G: int, E: int, n: int) -> TwinStore:
+    """The twin of a store where the first ``n`` rows of ``data`` were appended."""
+    tw = TwinStore(G, E)
+    for i in range(n):
+        y, k = data.labels(i, list(range(data.Y.shape[1])))
+        tw.append(*data.row(i), y, k)
+    return tw
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    K_=st.integers(1, 5),
+    Lc=st.integers(1, 4),
+    seq=st.lists(st.tuples(st.integers(0, 15), st.sampled_from([1.0, 2.0, 0.5, 3.0])), max_size=60),
+)
+def test_update_labelsets_matches_space_saving_twin(
+    K_: int, Lc: int, seq: list[tuple[int, float]]
+) -> None:
+    t = make_tree(1, list(range(Lc)), labelsets=K_)
+    m = int(t.mslot[0])
+    tw = TwinSpaceSaving(K_)
+    for code, w in seq:
+        bits = np.array([(code >> c) & 1 for c in range(Lc)], np.uint8)
+        K.update_labelsets(t, m, bits, w)
+        tw.add(tuple(int(b) for b in bits), w)
+        got = [(tuple(int(b) for b in t.ls_bits[m, k]), float(t.ls_cnt[m, k]))
+               for k in range(int(t.ls_n[m]))]  # fmt: skip
+        assert got == [tuple(e) for e in tw.entries]
+        assert t.ls_distinct[m] == tw.distinct
+    if len({code & ((1 << Lc) - 1) for code, _ in seq}) <= K_:  # exact while the table holds all
+        exact: dict[tuple[int, ...], float] = {}
+        for code, w in seq:
+            key = tuple((code >> c) & 1 for c in range(Lc))
+            exact[key] = exact.get(key, 0.0) + w
+        assert tw.as_dict() == exact
+
+
+def _query(t: K.Tree, p: K.Params, data: Data, i: int):
+    d = t.scale_mean.shape[0]
+    idx = np.array(data.row(i)[0], np.int64)
+    val = np.array(data.row(i)[1], np.float64)
+    xd, xz, inv_std, zval = np.zeros(d), np.zeros(d), np.ones(d), np.zeros(len(idx))
+    norm = K.prepare_row(t, p, idx, val, xd, xz, zval, inv_std)
+    return idx, val, xd, xz, inv_std, zval, norm
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+@pytest.mark.parametrize("p_known", [None, 0.5], ids=["complete", "partial"])
+def test_predict_knn_matches_twin(dense: bool, p_known: float | None) -> None:
+    rng = np.random.default_rng([17, int(dense), int(p_known is None)])
+    compared = ties = 0
+    for rep in range(reps(12)):
+        n, d, L = int(rng.integers(2, 90)), int(rng.integers(1, 6)), 3
+        kinds = (0, 1, 2) if dense else (2, 3, 5)
+        data = random_data(rng, n + 20, d, L, dense=dense, p_known=p_known, kinds=kinds,
+                           duplicates=0.4)  # fmt: skip
+        cols = [2, 0]
+        W, G, k = int(rng.integers(1, 30)), int(rng.integers(2, 60)), int(rng.integers(1, 7))
+        t = make_tree(d, cols, window=W, seed=rep)
+        p = make_params(dense, grace_period=HUGE, knn_k=k)
+        s = TS.new_store(G, G * d, L)
+        run(t, s, p, data, 0, n)
+        tw = _mirror_store(data, G, G * d, n)
+        view = _view(t, 0)
+        for i in [*range(n, n + 20), *rng.integers(0, n, 5).tolist()]:
+            idx, val, xd, xz, inv_std, _, norm = _query(t, p, data, i)
+            pm = np.full((K.N_MODELS, 2), -1.0)
+            sims, ids = np.zeros(k), np.zeros(k, np.int64)
+            ok = K.predict_knn(t, s, p, 0, 0, xz, norm, inv_std, pm, sims, ids, np.zeros((0, 0)), 0)
+            K.clear_row(idx, xd, xz)
+            nb = twin_knn(data.row(i), view.ring_newest_first(), tw, k, dense, _scaling(t))
+            assert bool(ok) == bool(nb)
+            if not nb:
+                continue
+            compared += 1
+            sim_list = [sim for _, sim in nb]
+            ties += len(set(sim_list)) < len(sim_list)
+            assert [int(s.seq[ids[j]]) for j in range(len(nb))] == [rid for rid, _ in nb]
+            np.testing.assert_allclose(sims[: len(nb)], sim_list, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(
+                pm[K.KNN], twin_knn_vote(nb, tw, cols, view.prior), atol=1e-15
+            )
+    assert compared > 50 * SCALE and ties > 5 * SCALE, (compared, ties)
+
+
+def _rid_store(data: Data, G: int) -> tuple[K.Store, TwinStore]:
+    s = TS.new_store(G, G * data.d, data.Y.shape[1])
+    return s, TwinStore(G, G * data.d)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+def test_knn_similarity_cache_is_shared_exactly_between_trees(dense: bool) -> None:
+    """Trees over the same rows share similarities: a tree reading another's cache predicts
+    exactly as without a cache (feature scaling does not depend on bagging weights)."""
+    rng = np.random.default_rng([19, int(dense)])
+    data = random_data(rng, 300, 5, 3, dense=dense, duplicates=0.2)
+    p = make_params(dense, grace_period=40, tau=0.5, bagging_rate=1.0)
+    trees = [make_tree(5, [0, 1, 2], window=24, seed=seed) for seed in (1, 2)]
+    plain = [copy_tree(t) for t in trees]
+    s = new_store_for(data, rows=128)
+    for a in range(0, data.n, 50):
+        b = min(data.n, a + 50)
+        rid0 = int(K.store_append(s, data.indptr, data.indices, data.data, data.Y, data.Kmat,
+                                  False, a, b))  # fmt: skip
+        cache = np.full((b - a, s.seq.shape[0]), np.nan)
+        for j in range(2):
+            trees[j] = TS.ensure_capacity(trees[j], TS.TreeShape(5, 3, 24, 64), 1e12)
+            plain[j] = TS.ensure_capacity(plain[j], TS.TreeShape(5, 3, 24, 64), 1e12)
+            o1 = run(trees[j], s, p, data, a, b, cache=cache, rid0=rid0)
+            o2 = run(plain[j], s, p, data, a, b, rid0=rid0)
+            np.testing.assert_array_equal(o1[a:b], o2[a:b])
+        assert np.isfinite(cache).any()
+    for t1, t2 in zip(trees, plain):
+        for f in t1._fields:
+            np.testing.assert_array_equal(getattr(t1, f), getattr(t2, f), err_msg=f)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+@pytest.mark.parametrize("p_known", [None, 0.6], ids=["complete", "partial"])
+@pytest.mark.parametrize("bagging", [False, True], ids=["plain", "bagging"])
+def test_predict_nb_matches_twin(dense: bool, p_known: float | None, bagging: bool) -> None:
+    rng = np.random.default_rng([23, int(dense), int(p_known is None), int(bagging)])
+    twin = twin_nb_gaussian if dense else twin_nb_multinomial
+    compared = 0
+    for rep in range(reps(12)):
+        # sparse: counts (non-negative) on even repetitions, signed values on odd ones
+        kinds = (0, 1, 2, 3, 4) if dense else [(2, 3, 5), (0, 1, 3)][rep % 2]
+        t, _, p, data, lr = _learned_leaf(rng, dense, p_known, bagging, n=int(rng.integers(1, 80)),
+                                          kinds=kinds)  # fmt: skip
+        extra = random_data(rng, 8, data.d, 1, dense=dense, kinds=kinds)
+        o = int(t.oslot[0])
+        Lc = lr.n_labels
+        has_weight = sum(lr.weights) > 0
+        for q in range(extra.n + 3):
+            src, i = (extra, q) if q < extra.n else (data, int(rng.integers(data.n)))
+            idx, val = (np.array(x, dt) for x, dt in zip(src.row(i), (np.int64, np.float64)))
+            pm = np.full((K.N_MODELS, Lc), -1.0)
+            logit = np.zeros(Lc)
+            ok = K.predict_nb(t, p, o, 0, idx, val, pm, logit)
+            assert bool(ok) == has_weight
+            if not ok:
+                continue
+            compared += 1
+            tl, tp = twin(lr, src.row(i), p.nb_alpha)
+            np.testing.assert_allclose(pm[K.NB], tp, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(logit, tl, rtol=1e-9, atol=1e-9)
+    assert compared > 40 * SCALE
+
+
+_MASKS = {"all": 31, "mc+knn": 1 | 4, "nb+lr": 8 | 16, "rec": 2, "lr": 16, "knn+nb+lr": 28}
+
+
+@pytest.mark.parametrize(
+    ("dense", "p_known", "models", "skip_below", "bagging"),
+    [
+        (True, None, "all", 1e-3, False),
+        (False, None, "all", 1e-3, False),
+        (True, 0.6, "all", 0.0, False),
+        (False, 0.6, "all", 0.2, True),
+        (True, None, "knn+nb+lr", 0.05, True),
+        (False, 0.8, "mc+knn", 1e-3, False),
+        (True, 0.7, "nb+lr", 1e-3, False),
+        (False, None, "rec", 1e-3, False),
+        (True, None, "lr", 1e-3, True),
+    ],
+)
+def test_leaf_mixture_and_learning_step_match_twin(
+    dense: bool, p_known: float | None, models: str, skip_below: float, bagging: bool
+) -> None:
+    """Row by row at one leaf: the mixture's prediction, then every learned statistic."""
+    rng = np.random.default_rng([29, int(dense), _MASKS[models], int(1000 * skip_below)])
+    L, cols, d = 4, [3, 1, 0], 4
+    skipped = 0  # rows where the mixture left a negligible model out
+    for rep in range(reps(3)):
+        n = 150
+        data = random_data(rng, n, d, L, dense=dense, p_known=p_known, duplicates=0.2,
+                           kinds=(0, 1, 2, 3) if dense else (2, 3, 5))  # fmt: skip
+        W, G = int(rng.integers(3, 40)), int(rng.integers(5, 100))
+        seed = 100 + rep
+        t = make_tree(d, cols, window=W, labelsets=int(rng.integers(1, 6)), seed=seed)
+        p = make_params(
+            dense, grace_period=HUGE, models_mask=_MASKS[models], skip_below=skip_below,
+            knn_k=int(rng.integers(1, 6)), hedge_eta=float(rng.choice([1.0, 5.0])),
+            bagging_rate=1.0 if bagging else 0.0, learning_rate=float(rng.choice([0.05, 0.3])),
+        )  # fmt: skip
+        s, tw = _rid_store(data, G)
+        weights = _weights(data, seed, bagging)
+        for i in range(n):
+            y, k = data.labels(i, list(range(L)))
+            tw.append(*data.row(i), y, k)
+            view, scaling = _view(t, 0), _scaling(t)
+            if view.weight > 0 and view.ring_pos % 16:
+                skipped += any(
+                    twin_negligible(view.loss, j, _MASKS[models], p.hedge_eta, skip_below)
+                    for j in range(K.N_MODELS)
+                    if (_MASKS[models] >> j) & 1
+                )
+            lr = _leaf_rows(data, list(range(i)), cols, weights)
+            want, pm, valid = twin_leaf_predict(view, tw, lr, data.row(i), cols, p, scaling)
+            out = run(t, s, p, data, i, i + 1)
+            np.testing.assert_allclose(
+                out[i, cols], want, rtol=1e-9, atol=1e-12, err_msg=f"row {i}"
+            )
+            yc, kc = data.labels(i, cols)
+            new = twin_leaf_learn(view, data.row(i), yc, kc, weights[i], pm, valid, i, p, scaling)
+            got = _view(t, 0)
+            msg = f"row {i}"
+            assert (got.weight, got.lw, got.kw) == (new.weight, new.lw, new.kw), msg
+            assert (got.ring, got.ring_n, got.ring_pos) == (new.ring, new.ring_n, new.ring_pos), msg
+            assert got.labelsets.entries == new.labelsets.entries, msg
+            assert got.labelsets.distinct == new.labelsets.distinct, msg
+            np.testing.assert_allclose(got.loss, new.loss, rtol=1e-9, atol=1e-12, err_msg=msg)
+            np.testing.assert_allclose(got.lr_b, new.lr_b, rtol=1e-9, atol=1e-12, err_msg=msg)
+            np.testing.assert_allclose(got.lr_w, new.lr_w, rtol=1e-9, atol=1e-12, err_msg=msg)
+    if skip_below >= 0.05:
+        assert skipped > 0

@@ -1,0 +1,262 @@
+"""Tree state helpers around the kernels: label restriction, schema growth, snapshots.
+
+``restrict_tree`` against a tree learned on the kept labels only (exact where the model makes
+it exact), ``MLHAT._on_schema_grow`` against a model that knew the larger schema from the start,
+and pickle snapshots that continue bit for bit.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from streamlearn._kernels import mltree as K
+from streamlearn.base.arrays import CSR
+from streamlearn.multilabel import _treestate as TS
+from streamlearn.multilabel.mlhat import MLHAT
+from streamlearn.schema import Schema
+from tests.unit._mltree_support import (
+    HUGE,
+    Data,
+    make_params,
+    make_tree,
+    new_store_for,
+    random_data,
+    reps,
+    run,
+    run_growing,
+    snapshot,
+)
+
+
+def _axes_follow(before: K.Tree, after: K.Tree, sizes: dict[int, int]) -> None:
+    """Every array of ``after`` has the shape of ``before``'s with axis lengths mapped by
+    ``sizes`` (label axes Lc, Lc + 1, Lc + 2 and the feature axis); other axes unchanged.
+
+    Generic over the fields of ``Tree``: a new field with a label or feature axis that the
+    helper under test forgot to resize fails here.
+    """
+    for f in before._fields:
+        want = tuple(sizes.get(n, n) for n in getattr(before, f).shape)
+        assert getattr(after, f).shape == want, f
+
+
+def _learn(t: K.Tree, p: K.Params, data: Data, n: int) -> K.Tree:
+    run(t, new_store_for(data), p, data, 0, n)
+    return t
+
+
+def _table(t: K.Tree, m: int) -> dict[tuple[int, ...], float]:
+    """The label-set table of model slot ``m`` as {label set: count}."""
+    return {
+        tuple(int(b) for b in t.ls_bits[m, k]): float(t.ls_cnt[m, k]) for k in range(int(t.ls_n[m]))
+    }
+
+
+# ---------------------------------------------------------------------------------- restrict
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+def test_restrict_tree_equals_a_tree_learned_on_the_kept_labels(dense: bool) -> None:
+    """Without splits and with model skipping off (it couples the labels), everything per label
+    is exact: observers, node counts, logistic weights, the losses of every model except the
+    majority label set (whose label set changes meaning), the label-set table (merged)."""
+    rng = np.random.default_rng([31, int(dense)])
+    for _ in range(reps(6)):
+        # label axes (L, L + 1, L + 2) of lengths no other axis has, for the generic shape check
+        L, d = int(rng.integers(9, 11)), int(rng.integers(1, 6))
+        data = random_data(rng, int(rng.integers(1, 200)), d, L, dense=dense, duplicates=0.1)
+        cols = rng.permutation(L).tolist()
+        keep = np.sort(rng.choice(L, size=int(rng.integers(1, L)), replace=False))
+        kept_cols = [cols[j] for j in keep]
+        p = make_params(dense, grace_period=HUGE, skip_below=0.0, knn_k=3)
+        big = _learn(make_tree(d, cols, window=7, labelsets=256), p, data, data.n)
+        small = _learn(make_tree(d, kept_cols, window=7, labelsets=256), p, data, data.n)
+        before = snapshot(big)
+        r = TS.restrict_tree(big, keep, np.array(kept_cols))
+        Lk = len(keep)
+        sizes = {L: Lk, L + 1: Lk + 1, L + 2: Lk + 2}
+        _axes_follow(big, r, sizes)
+        np.testing.assert_array_equal(r.label_map, kept_cols)
+        # per-label statistics and models: equal to the small tree's
+        lab = [*range(Lk), Lk + 1]  # kept labels and "total"
+        for name in ("o_w", "o_s1", "o_s2", "o_tot", "o_mass"):
+            np.testing.assert_array_equal(getattr(r, name)[:, lab], getattr(small, name)[:, lab])
+        for name in ("lw", "kw"):
+            np.testing.assert_array_equal(getattr(r, name)[:, :Lk], getattr(small, name)[:, :Lk])
+        for name in ("lr_w", "lr_b"):
+            np.testing.assert_allclose(getattr(r, name), getattr(small, name), rtol=1e-12, atol=0)
+        others = [K.REC, K.KNN, K.NB, K.LR]
+        np.testing.assert_allclose(r.loss[:, :, others], small.loss[:, :, others], rtol=1e-12)
+        for name in ("o_min", "o_max", "weight", "ring", "ring_n", "ring_pos", "scale_mean",
+                     "scale_m2", "metaf", "feat", "oslot", "mslot"):  # fmt: skip
+            np.testing.assert_array_equal(getattr(r, name), getattr(small, name), err_msg=name)
+        m = int(r.mslot[0])
+        assert _table(r, m) == _table(small, m)
+        assert r.ls_distinct[m] == small.ls_distinct[m] == len(_table(small, m))
+        # "no label" keeps the larger label set's counts (documented approximation)
+        np.testing.assert_array_equal(r.lw[:, Lk], before["lw"][:, L])
+        np.testing.assert_array_equal(r.o_tot[:, Lk], before["o_tot"][:, L])
+        # the source tree is untouched, and the restricted tree shares no memory with it
+        for f in big._fields:
+            np.testing.assert_array_equal(getattr(big, f), before[f], err_msg=f)
+            assert not np.shares_memory(getattr(big, f), getattr(r, f)), f
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+def test_restricted_tree_with_splits_keeps_its_structure_and_learns_on(dense: bool) -> None:
+    rng = np.random.default_rng([37, int(dense)])
+    L, d = 9, 4
+    data = random_data(rng, 900, d, L, dense=dense, p_known=0.95, kinds=(0, 2, 3))
+    p = make_params(dense, grace_period=40, delta=0.5, tau=1.0)  # splits despite 9 labels
+    big = make_tree(d, list(range(L)), window=7)
+    s = new_store_for(data)
+    big, _ = run_growing(big, s, p, data, 0, 600)
+    assert big.meta[K.M_SPLITS] > 0
+    keep = np.array([1, 3])
+    r = TS.restrict_tree(big, keep, keep)
+    _axes_follow(big, r, {L: 2, L + 1: 3, L + 2: 4})
+    assert r.label_map.tolist() == [1, 3]
+    for name in ("feat", "thr", "left", "right", "oslot", "mslot", "active", "weight"):
+        np.testing.assert_array_equal(getattr(r, name), getattr(big, name), err_msg=name)
+    leaves = [n for n in range(int(big.meta[K.M_NODE_HWM])) if big.feat[n] == -1]
+    for n in leaves:
+        o = int(big.oslot[n])
+        if o >= 0:
+            np.testing.assert_array_equal(r.o_tot[o], big.o_tot[o][[1, 3, L, L + 1]])
+            np.testing.assert_array_equal(r.o_w[o], big.o_w[o][[1, 3, L, L + 1]])
+        np.testing.assert_array_equal(r.lr_w[big.mslot[n]], big.lr_w[big.mslot[n]][:, [1, 3]])
+    # it keeps learning (and splitting) on the kept labels' columns
+    r, out = run_growing(r, s, p, data, 600, 900)
+    assert np.isfinite(out[600:, [1, 3]]).all()
+    assert ((out[600:, [1, 3]] >= 0) & (out[600:, [1, 3]] <= 1)).all()
+    assert not out[600:, [0, 2, 4, 5, 6, 7, 8]].any()  # other labels' columns are not written
+    assert r.weight[r.meta[K.M_ROOT]] == 900
+
+
+# ---------------------------------------------------------------------------------- schema growth
+
+
+def _csr(data: Data, a: int, b: int, n_cols: int) -> CSR:
+    off = int(data.indptr[a])
+    sl = slice(off, int(data.indptr[b]))
+    return CSR(data.indptr[a : b + 1] - off, data.indices[sl], data.data[sl], n_cols)
+
+
+def _models() -> tuple[str, ...]:
+    return tuple(m for m in K.MODEL_NAMES if m != "naive_bayes")
+
+
+def test_feature_growth_on_sparse_data_equals_the_full_schema_from_the_start() -> None:
+    """New sparse features were implicitly zero before they appeared: the padded model is the
+    model that knew them from the start (the multinomial NB's smoothing uses the number of
+    features, so it is left out), bit for bit, splits included."""
+    rng = np.random.default_rng(41)
+    d0, d, L, n1 = 6, 9, 3, 700  # axis lengths that no other axis has
+    data = random_data(rng, 1500, d, L, dense=False, kinds=(2, 3, 5))
+    # the first n1 rows use only the first d0 features
+    keep = np.ones(data.indices.size, bool)
+    for i in range(n1):
+        a, b = data.indptr[i], data.indptr[i + 1]
+        keep[a:b] = data.indices[a:b] < d0
+    rows = [
+        (data.indices[data.indptr[i] : data.indptr[i + 1]][keep[data.indptr[i] : data.indptr[i + 1]]],
+         data.data[data.indptr[i] : data.indptr[i + 1]][keep[data.indptr[i] : data.indptr[i + 1]]])
+        for i in range(data.n)
+    ]  # fmt: skip
+    X = CSR.from_rows(rows, d)
+    feats, labels = [f"f{j}" for j in range(d)], [f"y{j}" for j in range(L)]
+    kw = dict(grace_period=50, tau=0.5, leaf_models=_models(), knn_window=20, store_size=256)
+    grown = MLHAT(**kw).set_schema(Schema(features=feats[:d0], labels=labels, sparse=True))
+    first = X.slice(0, n1)
+    a1 = grown.predict_learn_many(CSR(first.indptr, first.indices, first.data, d0), data.Y[:n1])
+    old = snapshot(grown._tree)
+    grown.set_schema(Schema(features=feats, labels=labels, sparse=True))
+    _axes_follow(K.Tree(**old), grown._tree, {d0: d})
+    a2 = grown.predict_learn_many(X.slice(n1, data.n), data.Y[n1:])
+    ref = MLHAT(**kw).set_schema(Schema(features=feats, labels=labels, sparse=True))
+    b1 = ref.predict_learn_many(X.slice(0, n1), data.Y[:n1])
+    b2 = ref.predict_learn_many(X.slice(n1, data.n), data.Y[n1:])
+    np.testing.assert_array_equal(a1, b1)
+    np.testing.assert_array_equal(a2, b2)
+    assert ref._tree.meta[K.M_SPLITS] > 0
+    assert any(grown._tree.feat[n] >= d0 for n in range(int(grown._tree.meta[K.M_NODE_HWM])))
+    for f in ref._tree._fields:
+        np.testing.assert_array_equal(getattr(grown._tree, f), getattr(ref._tree, f), err_msg=f)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+def test_label_and_feature_growth_keeps_learning_and_predicting(dense: bool) -> None:
+    rng = np.random.default_rng([43, int(dense)])
+    # axis lengths: features 12 -> 13 -> 17, labels 8 -> 9 -> 12 (no other axis has them)
+    d0, L0, d, L = 12, 8, 17, 12
+    data = random_data(rng, 1200, d, L, dense=dense, kinds=(0, 2) if dense else (2, 3))
+    X = data.dense_matrix()
+    feats, labels = [f"f{j}" for j in range(d)], [f"y{j}" for j in range(L)]
+    model = MLHAT(grace_period=60, tau=0.5, knn_window=20)
+    model.set_schema(Schema(features=feats[:d0], labels=labels[:L0], sparse=not dense))
+    model.learn_many(X[:400, :d0], data.Y[:400, :L0])
+    # one new feature and one new label through the dict API
+    x = {feats[j]: float(X[400, j]) for j in range(d0 + 1)}
+    model.learn_one(x, {labels[j]: bool(data.Y[400, j]) for j in range(L0 + 1)})
+    assert model.schema.n_features == d0 + 1 and model.schema.n_labels == L0 + 1
+    # the rest of the schema at once
+    before = snapshot(model._tree)
+    d1, L1 = d0 + 1, L0 + 1
+    model.set_schema(Schema(features=feats, labels=labels, sparse=not dense))
+    t = model._tree
+    _axes_follow(K.Tree(**before), t, {d1: d, L1: L, L1 + 1: L + 1, L1 + 2: L + 2})
+    # old labels keep their statistics, new ones start empty, "no label"/"total" move last
+    for name in ("o_w", "o_s1", "o_s2", "o_tot", "o_mass", "lw", "kw"):
+        a, b = getattr(t, name), before[name]
+        if a.ndim == 3:
+            a = a[:, :, :d1]
+        np.testing.assert_array_equal(a[:, :L1], b[:, :L1], err_msg=name)
+        assert not a[:, L1:L].any(), name
+        np.testing.assert_array_equal(a[:, L:], b[:, L1:], err_msg=name)
+    assert not t.o_w[:, :, d1:].any() and np.isinf(t.o_min[:, d1:]).all()
+    np.testing.assert_array_equal(t.lr_w[:, :d1, :L1], before["lr_w"])
+    out = model.predict_learn_many(X[401:], data.Y[401:])
+    assert out.shape == (data.n - 401, L)
+    assert np.isfinite(out).all() and ((out >= 0) & (out <= 1)).all()
+    # the labels that appeared late are learned: ranked above their negatives on the last rows
+    learned = 0
+    for j in range(L0, L):
+        y, pr = data.Y[801:, j], out[400:, j]
+        if 0 < y.sum() < y.size:
+            learned += pr[y == 1].mean() > pr[y == 0].mean()
+    assert learned >= 2
+    assert model.predict_proba_many(X[:5]).shape == (5, L)
+
+
+# ---------------------------------------------------------------------------------- snapshots
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+@pytest.mark.parametrize("bagging", [False, True], ids=["plain", "bagging"])
+def test_pickle_mid_stream_continues_bit_identically(dense: bool, bagging: bool) -> None:
+    rng = np.random.default_rng([47, int(dense), int(bagging)])
+    d, L = 5, 4
+    data = random_data(rng, 1600, d, L, dense=dense, p_known=0.9, kinds=(0, 2, 3))
+    X = data.dense_matrix() if dense else _csr(data, 0, data.n, d)
+    schema = Schema(features=[f"f{j}" for j in range(d)], labels=[f"y{j}" for j in range(L)],
+                    sparse=not dense)  # fmt: skip
+    model = MLHAT(grace_period=50, tau=0.5, bagging=bagging, seed=5, knn_window=30,
+                  store_size=300).set_schema(schema)  # fmt: skip
+    n1 = 700
+    known = data.known.astype(bool)
+    head = X[:n1] if dense else X.slice(0, n1)
+    tail = X[n1:] if dense else X.slice(n1, data.n)
+    model.predict_learn_many(head, data.Y[:n1], known[:n1])
+    splits_at_snapshot = int(model._tree.meta[K.M_SPLITS])
+    clone = pickle.loads(pickle.dumps(model))
+    a = model.predict_learn_many(tail, data.Y[n1:], known[n1:])
+    b = clone.predict_learn_many(tail, data.Y[n1:], known[n1:])
+    np.testing.assert_array_equal(a, b)
+    assert model._tree.meta[K.M_SPLITS] > splits_at_snapshot  # it kept growing after the snapshot
+    for f in model._tree._fields:
+        np.testing.assert_array_equal(getattr(model._tree, f), getattr(clone._tree, f), err_msg=f)
+    for f in model._store._fields:
+        np.testing.assert_array_equal(getattr(model._store, f), getattr(clone._store, f), err_msg=f)
