@@ -5,7 +5,7 @@ Python wrapper's reset after a detection) operation for operation, so detections
 and variance are bit-identical to River's.
 
 State of ONE detector: a C-contiguous ``float64`` vector of length
-``adwin_state_size(max_buckets, max_rows) = 16 + max_rows * (1 + 2 * (max_buckets + 1))``.
+``adwin_state_size(max_buckets, max_rows) = 20 + max_rows * (1 + 2 * (max_buckets + 1))``.
 Many detectors stack along a leading axis (``states[node]`` is a valid state; so is any
 C-contiguous 1-d row view). Integer counters are stored as floats (exact below 2**53)::
 
@@ -25,9 +25,12 @@ C-contiguous 1-d row view). Integer counters are stored as floats (exact below 2
     [13] min_window_length
     [14] grace_period
     [15] max_rows         capacity: bucket rows R (row i holds buckets of 2**i values)
-    [16 : 16+R]                      bucket count of each row
-    [16+R : 16+R+R*C]                bucket totals, row-major (R, C), C = max_buckets + 1
-    [16+R+R*C : 16+R+2*R*C]          bucket variances, row-major (R, C)
+    [16] phase            tick modulo clock (replaces a division per update)
+    [17] size             length of the state vector
+    [18], [19]            spare (0)
+    [20 : 20+R]                      bucket count of each row
+    [20+R : 20+R+R*C]                bucket totals, row-major (R, C), C = max_buckets + 1
+    [20+R+R*C : 20+R+2*R*C]          bucket variances, row-major (R, C)
 
 Capacity: R rows hold at least ``max_buckets * (2**R - 1)`` values (default R = 32: about
 2 * 10**10 values with max_buckets = 5). Inside it the kernel is exactly River's algorithm.
@@ -40,6 +43,10 @@ Kernels (all ``@njit``, callable from other numba kernels):
 ``adwin_update(state, value) -> bool``
     One update in place; True when a drift is detected. If the previous update detected a
     drift, the state is reset first (River's ``ADWIN.update`` does the same).
+``adwin_update_buffer_at(address, buffer_address, n, cap) -> int``
+    The Python class's single-point path (see :class:`streamlearn.drift.ADWIN`): River's
+    ADWIN can only detect on every ``clock``-th update, so the class buffers the values in
+    between and feeds them through this kernel at the update that can detect.
 ``adwin_update_many(state, values) -> int64[:]``
     Every value in order; returns the positions (in ``values``) of the detections.
 ``adwin_update_rows(states, values, mask, out) -> int``
@@ -59,6 +66,7 @@ import math
 import numpy as np
 
 from streamlearn._kernels._config import njit
+from streamlearn._kernels._ptr import f64_view
 
 __all__ = [
     "ADWIN_HEADER",
@@ -69,6 +77,8 @@ __all__ = [
     "adwin_reset",
     "adwin_state_size",
     "adwin_update",
+    "adwin_update_buffer_at",
+    "adwin_updates_to_check",
     "adwin_update_many",
     "adwin_update_rows",
     "adwin_width",
@@ -77,7 +87,8 @@ __all__ = [
 TOTAL, VARIANCE, WIDTH, TOTAL_WIDTH = 0, 1, 2, 3
 N_ROWS, N_BUCKETS, MAX_N_BUCKETS, TICK, N_DETECTIONS, DRIFT = 4, 5, 6, 7, 8, 9
 DELTA, CLOCK, MAX_BUCKETS, MIN_WINDOW, GRACE, MAX_ROWS = 10, 11, 12, 13, 14, 15
-ADWIN_HEADER = 16
+PHASE, SIZE = 16, 17
+ADWIN_HEADER = 20
 DEFAULT_MAX_ROWS = 32
 
 _I32_MAX = 2147483647.0
@@ -128,6 +139,7 @@ def adwin_new_stacked(
     states[:, MIN_WINDOW] = int(min_window_length)
     states[:, GRACE] = int(grace_period)
     states[:, MAX_ROWS] = int(max_rows)
+    states[:, SIZE] = states.shape[1]
     return states
 
 
@@ -145,17 +157,18 @@ def adwin_new_state(
     )[0].copy()
 
 
-@njit
+@njit(inline="always")
 def adwin_reset(state):
     """Empty the window (keep the parameters)."""
     for i in range(TOTAL, DRIFT + 1):
         state[i] = 0.0
     state[N_ROWS] = 1.0
+    state[PHASE] = 0.0
     for i in range(ADWIN_HEADER, state.shape[0]):
         state[i] = 0.0
 
 
-@njit
+@njit(inline="always")
 def adwin_estimation(state):
     """Mean of the window (River's ``ADWIN.estimation``)."""
     w = state[WIDTH]
@@ -164,12 +177,12 @@ def adwin_estimation(state):
     return state[TOTAL] / w
 
 
-@njit
+@njit(inline="always")
 def adwin_width(state):
     return state[WIDTH]
 
 
-@njit
+@njit(inline="always")
 def _delete_element(state, n_rows_cap, n_cols):
     """Drop the oldest bucket (the first one of the last row); returns its size."""
     cnt_off = ADWIN_HEADER
@@ -200,7 +213,7 @@ def _delete_element(state, n_rows_cap, n_cols):
     return n
 
 
-@njit
+@njit(inline="always")
 def _insert_element(state, value, n_rows_cap, n_cols, max_buckets):
     cnt_off = ADWIN_HEADER
     tot_off = cnt_off + n_rows_cap
@@ -263,14 +276,20 @@ def _insert_element(state, value, n_rows_cap, n_cols, max_buckets):
         idx += 1
 
 
-@njit
+@njit(inline="always")
 def _detect_change(state, n_rows_cap, n_cols):
+    clock = state[CLOCK]
     tick = state[TICK] + 1.0
+    phase = state[PHASE] + 1.0
+    if phase >= clock:
+        phase = 0.0
     if tick > _I32_MAX:  # River's i32 counter wraps
         tick -= _TWO32
+        phase = float(int(tick) % int(clock))
     state[TICK] = tick
+    state[PHASE] = phase
     change = False
-    if int(tick) % int(state[CLOCK]) == 0 and state[WIDTH] > state[GRACE]:
+    if phase == 0.0 and state[WIDTH] > state[GRACE]:
         cnt_off = ADWIN_HEADER
         tot_off = cnt_off + n_rows_cap
         delta = state[DELTA]
@@ -323,11 +342,9 @@ def _detect_change(state, n_rows_cap, n_cols):
     return change
 
 
-@njit
+@njit(inline="always", nogil=False)
 def adwin_update(state, value):
     """Update one ADWIN with ``value``; True when a drift is detected (see module doc)."""
-    if not math.isfinite(value):
-        raise ValueError("ADWIN: the value is not finite")
     if state[DRIFT] != 0.0:
         adwin_reset(state)
     n_rows_cap = int(state[MAX_ROWS])
@@ -337,6 +354,30 @@ def adwin_update(state, value):
     change = _detect_change(state, n_rows_cap, n_cols)
     state[DRIFT] = 1.0 if change else 0.0
     return change
+
+
+@njit(inline="always")
+def adwin_updates_to_check(state):
+    """Updates until (and including) the next one that can detect a drift: River checks
+    only when its tick reaches a multiple of ``clock``, and restarts the tick after a drift."""
+    clock = int(state[CLOCK])
+    if state[DRIFT] != 0.0:
+        return clock
+    return clock - int(state[PHASE])
+
+
+@njit(nogil=False)
+def adwin_update_buffer_at(address, buffer_address, n, cap):
+    """Python's single-point path: :func:`adwin_update` with the ``n`` values buffered at
+    ``buffer_address`` on the state vector at ``address``. Returns ``2 * k + drift``: the last
+    update's detection flag and ``k = min(updates_to_check, cap)``."""
+    header = f64_view(address, ADWIN_HEADER)
+    state = f64_view(address, int(header[SIZE]))
+    buf = f64_view(buffer_address, n)
+    d = False
+    for i in range(n):
+        d = adwin_update(state, buf[i])
+    return 2 * min(adwin_updates_to_check(state), cap) + (1 if d else 0)
 
 
 @njit

@@ -14,7 +14,9 @@ State of ONE detector (``float64``, length ``DDM_SIZE`` = 10; stack along a lead
 Kernels return a code: bit 0 = drift, bit 1 = warning.
 ``ddm_update(state, x) -> int``, ``ddm_update_many(state, values) -> (drifts, warnings)``
 (int64 positions), ``ddm_update_rows(states, values, mask, out) -> int`` (``out[i]`` = code),
-``ddm_estimation(state)`` (the error rate). Python: ``ddm_new_state``, ``ddm_new_stacked``.
+``ddm_estimation(state)`` (the error rate). ``ddm_update_at(address, x)`` is the same on the state vector at ``address``
+(``state.ctypes.data``), returning nothing: the Python class's single-point entry point.
+Python: ``ddm_new_state``, ``ddm_new_stacked``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import math
 import numpy as np
 
 from streamlearn._kernels._config import njit
+from streamlearn._kernels._ptr import f64_view
 
 __all__ = [
     "DDM_SIZE",
@@ -32,6 +35,7 @@ __all__ = [
     "ddm_new_state",
     "ddm_reset",
     "ddm_update",
+    "ddm_update_at",
     "ddm_update_many",
     "ddm_update_rows",
 ]
@@ -67,33 +71,28 @@ def ddm_new_state(
     return ddm_new_stacked(1, warm_start, warning_threshold, drift_threshold)[0].copy()
 
 
-@njit
+@njit(inline="always")
 def ddm_reset(state):
     for i in range(WARNING + 1):
         state[i] = 0.0
     state[PS_MIN] = np.inf
 
 
-@njit
+@njit(inline="always")
 def ddm_estimation(state):
     return state[P]
 
 
-@njit
+@njit(inline="always", nogil=False)
 def ddm_update(state, x):
     """Update one DDM with ``x`` (1 = error); code: bit 0 drift, bit 1 warning."""
-    if not math.isfinite(x):
-        raise ValueError("DDM: the value is not finite")
     if state[DRIFT] != 0.0:
         ddm_reset(state)
     n = state[N] + 1.0
     state[N] = n
     p = state[P] + (1.0 / n) * (x - state[P])
     state[P] = p
-    v = p * (1.0 - p) / n
-    if v < 0.0:
-        raise ValueError("DDM: values must lie in [0, 1] (1 = error, 0 = correct)")
-    s = math.sqrt(v)
+    s = math.sqrt(p * (1.0 - p) / n)  # NaN for values outside [0, 1] (River raises)
     if n > state[WARM_START]:
         if p + s <= state[PS_MIN]:
             state[P_MIN] = p
@@ -107,6 +106,12 @@ def ddm_update(state, x):
             state[DRIFT] = 1.0
             state[WARNING] = 0.0
     return int(state[DRIFT]) | (int(state[WARNING]) << 1)
+
+
+@njit(nogil=False)
+def ddm_update_at(address, x):
+    """``ddm_update`` on the state vector at ``address`` (Python's single-point path)."""
+    ddm_update(f64_view(address, DDM_SIZE), x)
 
 
 @njit

@@ -15,7 +15,9 @@ State of ONE detector (``float64``, length ``EDDM_SIZE`` = 12; stack along a lea
 Kernels return a code: bit 0 = drift, bit 1 = warning.
 ``eddm_update(state, x) -> int``, ``eddm_update_many(state, values) -> (drifts, warnings)``,
 ``eddm_update_rows(states, values, mask, out) -> int``, ``eddm_estimation(state)`` (mean
-distance between errors). Python: ``eddm_new_state``, ``eddm_new_stacked``.
+distance between errors). ``eddm_update_at(address, x)`` is the same on the state vector at ``address``
+(``state.ctypes.data``), returning nothing: the Python class's single-point entry point.
+Python: ``eddm_new_state``, ``eddm_new_stacked``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import math
 import numpy as np
 
 from streamlearn._kernels._config import njit
+from streamlearn._kernels._ptr import f64_view
 
 __all__ = [
     "EDDM_SIZE",
@@ -33,6 +36,7 @@ __all__ = [
     "eddm_new_state",
     "eddm_reset",
     "eddm_update",
+    "eddm_update_at",
     "eddm_update_many",
     "eddm_update_rows",
 ]
@@ -64,23 +68,21 @@ def eddm_new_state(warm_start: int = 30, alpha: float = 0.95, beta: float = 0.9)
     return eddm_new_stacked(1, warm_start, alpha, beta)[0].copy()
 
 
-@njit
+@njit(inline="always")
 def eddm_reset(state):
     for i in range(WARNING + 1):
         state[i] = 0.0
     state[P2S_MAX] = -1.0
 
 
-@njit
+@njit(inline="always")
 def eddm_estimation(state):
     return state[VAR_MEAN]
 
 
-@njit
+@njit(inline="always", nogil=False)
 def eddm_update(state, x):
     """Update one EDDM with ``x`` (1 = error); code: bit 0 drift, bit 1 warning."""
-    if not math.isfinite(x):
-        raise ValueError("EDDM: the value is not finite")
     if state[DRIFT] != 0.0:
         eddm_reset(state)
     n = state[N] + 1.0
@@ -112,6 +114,12 @@ def eddm_update(state, x):
                     state[WARNING] = 0.0
         state[LAST_ERROR] = n
     return int(state[DRIFT]) | (int(state[WARNING]) << 1)
+
+
+@njit(nogil=False)
+def eddm_update_at(address, x):
+    """``eddm_update`` on the state vector at ``address`` (Python's single-point path)."""
+    eddm_update(f64_view(address, EDDM_SIZE), x)
 
 
 @njit

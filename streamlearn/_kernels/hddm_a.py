@@ -14,7 +14,9 @@ State of ONE detector (``float64``, length ``HDDM_A_SIZE`` = 11; stack along a l
 Kernels return a code: bit 0 = drift, bit 1 = warning.
 ``hddm_a_update(state, x) -> int``, ``hddm_a_update_many(state, values) -> (drifts,
 warnings)``, ``hddm_a_update_rows(states, values, mask, out) -> int``,
-``hddm_a_estimation(state)`` (the running mean). Python: ``hddm_a_new_state``,
+``hddm_a_estimation(state)`` (the running mean). ``hddm_a_update_at(address, x)`` is the same on the state vector at ``address``
+(``state.ctypes.data``), returning nothing: the Python class's single-point entry point.
+Python: ``hddm_a_new_state``,
 ``hddm_a_new_stacked``.
 """
 
@@ -25,6 +27,7 @@ import math
 import numpy as np
 
 from streamlearn._kernels._config import njit
+from streamlearn._kernels._ptr import f64_view
 
 __all__ = [
     "HDDM_A_SIZE",
@@ -33,6 +36,7 @@ __all__ = [
     "hddm_a_new_state",
     "hddm_a_reset",
     "hddm_a_update",
+    "hddm_a_update_at",
     "hddm_a_update_many",
     "hddm_a_update_rows",
 ]
@@ -68,23 +72,23 @@ def hddm_a_new_state(
     return hddm_a_new_stacked(1, drift_confidence, warning_confidence, two_sided_test)[0].copy()
 
 
-@njit
+@njit(inline="always")
 def hddm_a_reset(state):
     for i in range(WARNING + 1):
         state[i] = 0.0
 
 
-@njit
+@njit(inline="always")
 def hddm_a_estimation(state):
     return state[Z_MEAN]
 
 
-@njit
+@njit(inline="always")
 def _hoeffding_bound(n, drift_confidence):
     return math.sqrt(1.0 / (2.0 * n) * math.log(1.0 / drift_confidence))
 
 
-@njit
+@njit(inline="always")
 def _mean_incr(state, confidence):
     if state[XMIN_N] == state[Z_N]:
         return False
@@ -93,7 +97,7 @@ def _mean_incr(state, confidence):
     return state[Z_MEAN] - state[XMIN_MEAN] >= eps
 
 
-@njit
+@njit(inline="always")
 def _mean_decr(state, confidence):
     if state[XMAX_N] == state[Z_N]:
         return False
@@ -102,11 +106,9 @@ def _mean_decr(state, confidence):
     return state[XMAX_MEAN] - state[Z_MEAN] >= eps
 
 
-@njit
+@njit(inline="always", nogil=False)
 def hddm_a_update(state, x):
     """Update one HDDM_A with ``x`` (1 = error); code: bit 0 drift, bit 1 warning."""
-    if not math.isfinite(x):
-        raise ValueError("HDDM_A: the value is not finite")
     if state[DRIFT] != 0.0:
         hddm_a_reset(state)
     zn = state[Z_N] + 1.0
@@ -145,6 +147,12 @@ def hddm_a_update(state, x):
         elif _mean_decr(state, wc):
             state[WARNING] = 1.0
     return int(state[DRIFT]) | (int(state[WARNING]) << 1)
+
+
+@njit(nogil=False)
+def hddm_a_update_at(address, x):
+    """``hddm_a_update`` on the state vector at ``address`` (Python's single-point path)."""
+    hddm_a_update(f64_view(address, HDDM_A_SIZE), x)
 
 
 @njit

@@ -19,12 +19,13 @@ State of ONE detector (``float64``, length ``kswin_state_size(window_size, stat_
     [5] alpha  [6] window_size  [7] stat_size  [8] setsize (CPython's sample threshold)
     [9] mt_pos      generator position   [10] mt_pos0  position right after seeding
     [11] statistic  KS statistic of the last test
+    [12] size       length of the state vector
     [16 : 16+W]                 ring buffer of the window, W = window_size
     [16+W : 16+W+624]           generator words
     [16+W+624 : 16+W+1248]      generator words right after seeding (for the reset)
     [16+W+1248 : 16+W+1249+r]   p_table, r = stat_size
 
-Kernels: ``kswin_update(state, x) -> bool``, ``kswin_update_many(state, values) -> int64[:]``,
+Kernels: ``kswin_update(state, x) -> bool``, ``kswin_update_at(address, x)``, ``kswin_update_many(state, values) -> int64[:]``,
 ``kswin_update_rows(states, values, mask, out) -> int``. Python: ``kswin_new_state(...)``,
 ``kswin_new_stacked(n, ...)``, ``kswin_p_table(stat_size)``.
 """
@@ -37,6 +38,7 @@ import random
 import numpy as np
 
 from streamlearn._kernels._config import njit
+from streamlearn._kernels._ptr import f64_view
 from streamlearn._kernels.mt19937 import MT_N, mt_sample_range, mt_state_from_seed, sample_setsize
 
 __all__ = [
@@ -47,13 +49,14 @@ __all__ = [
     "kswin_reset",
     "kswin_state_size",
     "kswin_update",
+    "kswin_update_at",
     "kswin_update_many",
     "kswin_update_rows",
     "kswin_window",
 ]
 
 N, P_VALUE, DRIFT, WIN_LEN, WIN_HEAD = 0, 1, 2, 3, 4
-ALPHA, WINDOW_SIZE, STAT_SIZE, SETSIZE, MT_POS, MT_POS0, STATISTIC = 5, 6, 7, 8, 9, 10, 11
+ALPHA, WINDOW_SIZE, STAT_SIZE, SETSIZE, MT_POS, MT_POS0, STATISTIC, SIZE = 5, 6, 7, 8, 9, 10, 11, 12
 KSWIN_HEADER = 16
 _MAX_EXACT = 10000  # scipy's MAX_AUTO_N
 
@@ -135,6 +138,7 @@ def kswin_new_stacked(
     states[:, o : o + MT_N] = words
     states[:, o + MT_N : o + 2 * MT_N] = words
     states[:, o + 2 * MT_N :] = kswin_p_table(m)
+    states[:, SIZE] = states.shape[1]
     if window:
         init = np.asarray(list(window), dtype=np.float64)[-w:]
         if not np.isfinite(init).all():
@@ -184,11 +188,9 @@ def kswin_window(state):
     return out
 
 
-@njit
+@njit(nogil=False)
 def kswin_update(state, x):
     """Update one KSWIN with ``x``; True when a drift is detected."""
-    if not math.isfinite(x):
-        raise ValueError("KSWIN: the value is not finite")
     if state[DRIFT] != 0.0:
         kswin_reset(state)
     state[N] += 1.0
@@ -247,6 +249,13 @@ def kswin_update(state, x):
         state[WIN_LEN] = m
         return True
     return False
+
+
+@njit(nogil=False)
+def kswin_update_at(address, x):
+    """``kswin_update`` on the state vector at ``address`` (Python's single-point path)."""
+    header = f64_view(address, KSWIN_HEADER)
+    kswin_update(f64_view(address, int(header[SIZE])), x)
 
 
 @njit

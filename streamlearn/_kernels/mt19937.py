@@ -70,7 +70,7 @@ def _twist(state, off):
     state[off + MT_N - 1] = v
 
 
-@njit
+@njit(inline="always")
 def mt_getrandbits32(state, off, pos_slot):
     """One tempered 32-bit output (CPython's ``genrand_uint32``)."""
     i = int(state[pos_slot])
@@ -86,7 +86,7 @@ def mt_getrandbits32(state, off, pos_slot):
     return y & 0xFFFFFFFF
 
 
-@njit
+@njit(inline="always")
 def mt_randbelow(state, off, pos_slot, n):
     """CPython's ``_randbelow_with_getrandbits(n)`` for 1 <= n < 2**32."""
     k = 0

@@ -16,7 +16,9 @@ State of ONE detector (``float64``, length ``PH_SIZE`` = 12; stack along a leadi
 
 Kernels: ``ph_update(state, x) -> bool``, ``ph_update_many(state, values) -> int64[:]``
 (positions of detections), ``ph_update_rows(states, values, mask, out) -> int``,
-``ph_estimation(state)`` (the running mean). Python: ``ph_new_state(...)``,
+``ph_estimation(state)`` (the running mean). ``ph_update_at(address, x)`` is the same on the state vector at ``address``
+(``state.ctypes.data``), returning nothing: the Python class's single-point entry point.
+Python: ``ph_new_state(...)``,
 ``ph_new_stacked(n, ...)``.
 """
 
@@ -27,6 +29,7 @@ import math
 import numpy as np
 
 from streamlearn._kernels._config import njit
+from streamlearn._kernels._ptr import f64_view
 
 __all__ = [
     "PH_MODES",
@@ -36,6 +39,7 @@ __all__ = [
     "ph_new_state",
     "ph_reset",
     "ph_update",
+    "ph_update_at",
     "ph_update_many",
     "ph_update_rows",
 ]
@@ -82,7 +86,7 @@ def ph_new_state(
     return ph_new_stacked(1, min_instances, delta, threshold, alpha, mode)[0].copy()
 
 
-@njit
+@njit(inline="always")
 def ph_reset(state):
     state[N] = 0.0
     state[MEAN] = 0.0
@@ -93,16 +97,14 @@ def ph_reset(state):
     state[DRIFT] = 0.0
 
 
-@njit
+@njit(inline="always")
 def ph_estimation(state):
     return state[MEAN]
 
 
-@njit
+@njit(inline="always", nogil=False)
 def ph_update(state, x):
     """Update one Page-Hinkley detector with ``x``; True when a drift is detected."""
-    if not math.isfinite(x):
-        raise ValueError("PageHinkley: the value is not finite")
     if state[DRIFT] != 0.0:
         ph_reset(state)
     n = state[N] + 1.0
@@ -134,6 +136,12 @@ def ph_update(state, x):
             drift = test_decrease > threshold
     state[DRIFT] = 1.0 if drift else 0.0
     return drift
+
+
+@njit(nogil=False)
+def ph_update_at(address, x):
+    """``ph_update`` on the state vector at ``address`` (Python's single-point path)."""
+    ph_update(f64_view(address, PH_SIZE), x)
 
 
 @njit

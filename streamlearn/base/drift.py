@@ -9,13 +9,18 @@ kernel module under :mod:`streamlearn._kernels`), updated in place by a compiled
   re-bound on load);
 * many detectors stack along a leading axis (``states[i]`` is one detector's state) and other
   numba kernels (trees, label monitors) update them without Python in the loop;
-* the single-point ``update(x)`` is one call of the kernel's compiled entry point (no numba
-  type dispatch), which keeps it as fast as River's own per-point update or faster.
+* the single-point ``update(x)`` is one call of the kernel's compiled entry point, bound
+  once per detector as a C-level callable (``functools.partial`` of numba's entry point of
+  ``<name>_update_at(address, x)`` over the state's address): no Python frame, no numba type
+  dispatch, no array unboxing. ``drift_detected`` / ``warning_detected`` read the flags from
+  the state. A subclass that overrides ``update`` keeps its own method.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
+import sys
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,6 +29,24 @@ from river import base as river_base
 from streamlearn._kernels._entry import entry_point
 
 __all__ = ["DriftAndWarningDetector", "DriftDetector", "as_values"]
+
+_DOCS = {
+    "drift_detected": "Whether the last update detected a drift.",
+    "warning_detected": "Whether the last update put the detector in its warning zone.",
+}
+
+
+def _flag_byte(slot: int) -> int:
+    """Index, in a byte view of the state, of the most significant byte of ``state[slot]``."""
+    return 8 * slot + (7 if sys.byteorder == "little" else 0)
+
+
+def _flag_property(name: str, slot: int) -> property:
+    def get(self: Any, _byte: int = _flag_byte(slot)) -> bool:
+        return self._flags[_byte]
+
+    get.__name__ = name
+    return property(get, doc=_DOCS[name])
 
 
 def as_values(values: Any, name: str = "values") -> np.ndarray:
@@ -50,11 +73,16 @@ class DriftDetector(river_base.DriftDetector):
     scalars, so a pickled detector restores exactly.
 
     Subclasses define ``_new_state()`` (the fresh state vector from the constructor's
-    parameters), the kernels ``_kernel_update`` / ``_kernel_many`` and ``_DRIFT_SLOT`` (and
-    ``_WARNING_SLOT`` for detectors with warnings), then call ``self._init_state()``.
+    parameters), the kernels ``_kernel_at`` (single update at an address) and
+    ``_kernel_many``, and ``_DRIFT_SLOT`` (and ``_WARNING_SLOT`` for detectors with warnings),
+    then call ``self._init_state()``.
+
+    Input checks: ``update_many`` rejects values that are not finite numbers. The single-point
+    ``update`` is kept minimal for speed: a value that is not a number raises ``TypeError``
+    (from the compiled entry point), NaN and infinities go through unchecked, as in River.
     """
 
-    _kernel_update: ClassVar[Any]
+    _kernel_at: ClassVar[Any]
     _kernel_many: ClassVar[Any]
     _DRIFT_SLOT: ClassVar[int]
     _WARNING_SLOT: ClassVar[int | None] = None
@@ -67,42 +95,61 @@ class DriftDetector(river_base.DriftDetector):
 
     def _init_state(self) -> None:
         self._state = self._new_state()
-        self._sync_flags()
         self._bind()
 
     def _bind(self) -> None:
-        self._upd = entry_point(type(self)._kernel_update, self._state, 0.0)
+        """(Re)build the views and the fast callable over ``self._state``."""
+        state = self._state
+        assert state.dtype == np.float64 and state.ndim == 1 and state.flags.c_contiguous
+        self._flags = memoryview(state).cast("B").cast("?")  # byte view of the flags
+        entry = entry_point(type(self)._kernel_at, state.ctypes.data, 0.0)
+        fast = functools.partial(entry, state.ctypes.data)
+        fast.state = state  # keeps the array alive as long as the callable
+        self._fast_update = fast
+        if type(self).update is _UPDATE_METHODS.get(type(self)._update_kind()):
+            self.update = fast  # type: ignore[method-assign]
 
-    def _sync_flags(self) -> None:
-        self._drift_detected = bool(self._state[self._DRIFT_SLOT] != 0.0)
-        if self._WARNING_SLOT is not None:
-            self._warning_detected = bool(self._state[self._WARNING_SLOT] != 0.0)
+    @classmethod
+    def _update_kind(cls) -> str:
+        return "drift"
 
     def _reset(self) -> None:
-        """Forget everything (River's ``_reset``): a fresh state from the parameters."""
+        """Forget everything (River's ``_reset``), in place: bound callables stay valid."""
         if hasattr(self, "_state"):
-            self._init_state()
+            self._state[:] = self._new_state()
         else:
             super()._reset()
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
-        d.pop("_upd", None)
+        for k in ("update", "_fast_update", "_flags"):
+            d.pop(k, None)
         return d
 
     def __setstate__(self, d: dict[str, Any]) -> None:
         self.__dict__.update(d)
         self._bind()
 
-    def _bad_value(self, x: Any) -> Exception:
-        return TypeError(f"{type(self).__name__}.update expects a number, got {x!r}")
-
     def update(self, x: float) -> None:  # type: ignore[override]
-        """Update the detector with a single value (sets ``drift_detected``)."""
-        try:
-            self._drift_detected = self._upd(self._state, x)
-        except TypeError:
-            raise self._bad_value(x) from None
+        """Update the detector with a single value (sets ``drift_detected``).
+
+        Bound per instance to the compiled kernel (see the module doc).
+        """
+        self._fast_update(x)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # flags are 0.0 / 1.0 doubles: their most significant byte is 0x00 / 0x3F, read as a
+        # bool through a byte view (one C-level indexing, no comparison, no class lookup)
+        for name, attr in (("drift_detected", "_DRIFT_SLOT"), ("warning_detected", "_WARNING_SLOT")):
+            slot = cls.__dict__.get(attr)
+            if isinstance(slot, int):
+                setattr(cls, name, _flag_property(name, slot))
+
+    @property
+    def drift_detected(self) -> bool:
+        """Whether the last update detected a drift."""
+        return self._flags[_flag_byte(self._DRIFT_SLOT)]
 
     def update_many(self, values: Any) -> np.ndarray:
         """Update with every value in order; return the indices where a drift was detected.
@@ -110,9 +157,7 @@ class DriftDetector(river_base.DriftDetector):
         Equivalent to calling :meth:`update` on each value (same state afterwards, same
         ``drift_detected``), in one compiled loop.
         """
-        out = type(self)._kernel_many(self._state, as_values(values))
-        self._sync_flags()
-        return out
+        return type(self)._kernel_many(self._state, as_values(values))
 
     @property
     def state(self) -> np.ndarray:
@@ -126,16 +171,18 @@ class DriftAndWarningDetector(DriftDetector, river_base.DriftAndWarningDetector)
     """A :class:`DriftDetector` that also raises warnings (kernels return a code:
     bit 0 drift, bit 1 warning)."""
 
-    _WARNING_SLOT: ClassVar[int | None]
+    _WARNING_SLOT: ClassVar[int]
+
+    @classmethod
+    def _update_kind(cls) -> str:
+        return "warning"
 
     def update(self, x: float) -> None:  # type: ignore[override]
-        """Update the detector with a single value (sets both flags)."""
-        try:
-            c = self._upd(self._state, x)
-        except TypeError:
-            raise self._bad_value(x) from None
-        self._drift_detected = c == 1 or c == 3
-        self._warning_detected = c >= 2
+        """Update the detector with a single value (sets both flags).
+
+        Bound per instance to the compiled kernel (see the module doc).
+        """
+        self._fast_update(x)
 
     def update_many(self, values: Any, warnings: bool = False) -> Any:
         """Update with every value in order; indices of the drifts.
@@ -144,10 +191,15 @@ class DriftAndWarningDetector(DriftDetector, river_base.DriftAndWarningDetector)
         after which ``drift_detected`` / ``warning_detected`` was true.
         """
         drifts, warns = type(self)._kernel_many(self._state, as_values(values))
-        self._sync_flags()
         return (drifts, warns) if warnings else drifts
 
     @property
     def warning_detected(self) -> bool:
         """Whether the last update put the detector in its warning zone."""
-        return self._warning_detected
+        return self._flags[_flag_byte(self._WARNING_SLOT)]
+
+
+_UPDATE_METHODS = {
+    "drift": DriftDetector.update,
+    "warning": DriftAndWarningDetector.update,
+}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from streamlearn._kernels import adwin as _k
-from streamlearn.base.drift import DriftDetector
+from streamlearn._kernels._entry import entry_point
+from streamlearn.base.drift import DriftDetector, as_values
+
+#: largest buffer of the single-point path (a clock above it flushes more often)
+_BUFFER_CAP = 1024
 
 __all__ = ["ADWIN"]
 
@@ -66,9 +71,10 @@ class ADWIN(DriftDetector):
     array([1023])
     """
 
-    _kernel_update = _k.adwin_update
     _kernel_many = _k.adwin_update_many
-    _DRIFT_SLOT = _k.DRIFT
+
+    #: set by every update (a plain attribute: River's ADWIN flags only change on updates)
+    drift_detected: bool = False  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -88,6 +94,74 @@ class ADWIN(DriftDetector):
         self.max_rows = max_rows
         self._init_state()
 
+    # ------------------------------------------------------------------ single-point path
+    # River's ADWIN can only detect a drift on the updates where its tick reaches a multiple
+    # of ``clock``; the values of the other updates are buffered here (drift_detected is
+    # False for them, as in River) and the whole buffer goes through the kernel in one call
+    # at the update that can detect. Everything that reads the state flushes first.
+
+    def _bind(self) -> None:
+        state = self._state
+        self._buffer = np.zeros(min(int(self.clock), _BUFFER_CAP), dtype=np.float64)
+        self._buffer_view = memoryview(self._buffer)
+        self._n_buffered = 0
+        entry = entry_point(_k.adwin_update_buffer_at, 0, 0, 0, 0)
+        self._flush_at = functools.partial(entry, state.ctypes.data, self._buffer.ctypes.data)
+        self._flush_at.keep_alive = (state, self._buffer)  # type: ignore[attr-defined]
+        self._until = min(_k.adwin_updates_to_check(state), len(self._buffer))
+        self.drift_detected = bool(state[_k.DRIFT] != 0.0)
+
+    def update(self, x: float) -> None:  # type: ignore[override]
+        """Update the detector with a single value (sets ``drift_detected``)."""
+        n = self._n_buffered + 1
+        self._buffer_view[n - 1] = x
+        if n < self._until:
+            self._n_buffered = n
+            self.drift_detected = False
+            return
+        r = self._flush_at(n, len(self._buffer))
+        self._n_buffered = 0
+        self._until = r >> 1
+        self.drift_detected = r & 1 == 1
+
+    def _flush(self) -> None:
+        n = self._n_buffered
+        if n:
+            r = self._flush_at(n, len(self._buffer))
+            self._n_buffered = 0
+            self._until = r >> 1
+
+    def update_many(self, values: Any) -> np.ndarray:
+        """Update with every value in order; return the indices where a drift was detected."""
+        values = as_values(values)
+        self._flush()
+        out = _k.adwin_update_many(self._state, values)
+        self._until = min(_k.adwin_updates_to_check(self._state), len(self._buffer))
+        if len(values):
+            self.drift_detected = bool(self._state[_k.DRIFT] != 0.0)
+        return out
+
+    def _reset(self) -> None:
+        if hasattr(self, "_state"):
+            self._n_buffered = 0
+            self._state[:] = self._new_state()
+            self._until = min(_k.adwin_updates_to_check(self._state), len(self._buffer))
+            self.drift_detected = False
+        else:
+            super()._reset()
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._flush()
+        d = super().__getstate__()
+        for k in ("_buffer", "_buffer_view", "_flush_at", "_n_buffered", "_until"):
+            d.pop(k, None)
+        return d
+
+    @property
+    def state(self) -> np.ndarray:
+        self._flush()
+        return super().state
+
     def _new_state(self) -> np.ndarray:
         return _k.adwin_new_state(
             self.delta,
@@ -101,26 +175,31 @@ class ADWIN(DriftDetector):
     @property
     def width(self) -> int:
         """Window size."""
+        self._flush()
         return int(self._state[_k.WIDTH])
 
     @property
     def n_detections(self) -> int:
         """Detections since the last reset (River resets after each detection)."""
+        self._flush()
         return int(self._state[_k.N_DETECTIONS])
 
     @property
     def variance(self) -> float:
         """Sum of squared deviations in the window (River's ``variance``)."""
+        self._flush()
         return float(self._state[_k.VARIANCE])
 
     @property
     def total(self) -> float:
         """Sum of the values in the window."""
+        self._flush()
         return float(self._state[_k.TOTAL])
 
     @property
     def estimation(self) -> float:
         """Mean of the window."""
+        self._flush()
         w = self._state[_k.WIDTH]
         return 0.0 if w == 0.0 else float(self._state[_k.TOTAL] / w)
 

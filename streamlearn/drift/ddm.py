@@ -61,7 +61,7 @@ class DDM(DriftAndWarningDetector, river_base.BinaryDriftAndWarningDetector):
     (array([1334]), np.int64(1084))
     """
 
-    _kernel_update = _k.ddm_update
+    _kernel_at = _k.ddm_update_at
     _kernel_many = _k.ddm_update_many
     _DRIFT_SLOT = _k.DRIFT
     _WARNING_SLOT = _k.WARNING

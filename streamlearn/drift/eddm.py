@@ -58,7 +58,7 @@ class EDDM(DriftAndWarningDetector, river_base.BinaryDriftAndWarningDetector):
     array([1278])
     """
 
-    _kernel_update = _k.eddm_update
+    _kernel_at = _k.eddm_update_at
     _kernel_many = _k.eddm_update_many
     _DRIFT_SLOT = _k.DRIFT
     _WARNING_SLOT = _k.WARNING

@@ -58,7 +58,7 @@ class HDDM_A(DriftAndWarningDetector, river_base.BinaryDriftAndWarningDetector):
     array([1206])
     """
 
-    _kernel_update = _k.hddm_a_update
+    _kernel_at = _k.hddm_a_update_at
     _kernel_many = _k.hddm_a_update_many
     _DRIFT_SLOT = _k.DRIFT
     _WARNING_SLOT = _k.WARNING

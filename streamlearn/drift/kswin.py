@@ -63,7 +63,7 @@ class KSWIN(DriftDetector):
     array([1016])
     """
 
-    _kernel_update = _k.kswin_update
+    _kernel_at = _k.kswin_update_at
     _kernel_many = _k.kswin_update_many
     _DRIFT_SLOT = _k.DRIFT
 

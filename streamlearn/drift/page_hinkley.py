@@ -54,7 +54,7 @@ class PageHinkley(DriftDetector):
     array([1006])
     """
 
-    _kernel_update = _k.ph_update
+    _kernel_at = _k.ph_update_at
     _kernel_many = _k.ph_update_many
     _DRIFT_SLOT = _k.DRIFT
 
