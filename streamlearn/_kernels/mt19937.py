@@ -109,11 +109,23 @@ def mt_sample_range(state, off, pos_slot, n, k, setsize, out):
             j = mt_randbelow(state, off, pos_slot, n - i)
             out[i] = pool[j]
             pool[j] = pool[n - i - 1]
-    else:
+    elif n <= 1 << 20:
         selected = np.zeros(n, dtype=np.bool_)
         for i in range(k):
             j = mt_randbelow(state, off, pos_slot, n)
             while selected[j]:
                 j = mt_randbelow(state, off, pos_slot, n)
             selected[j] = True
+            out[i] = j
+    else:  # huge population: membership by scanning the (few) picks so far
+        for i in range(k):
+            while True:
+                j = mt_randbelow(state, off, pos_slot, n)
+                seen = False
+                for q in range(i):
+                    if out[q] == j:
+                        seen = True
+                        break
+                if not seen:
+                    break
             out[i] = j
