@@ -101,7 +101,12 @@ def adwin_state_size(max_buckets: int = 5, max_rows: int = DEFAULT_MAX_ROWS) -> 
 
 
 def _check_params(
-    delta: float, clock: int, max_buckets: int, min_window_length: int, grace_period: int, max_rows: int
+    delta: float,
+    clock: int,
+    max_buckets: int,
+    min_window_length: int,
+    grace_period: int,
+    max_rows: int,
 ) -> None:
     if not 0.0 < float(delta) < 1.0:
         raise ValueError(f"ADWIN delta must be in (0, 1), got {delta!r}")

@@ -53,7 +53,10 @@ def hddm_a_new_stacked(
     two_sided_test: bool = False,
 ) -> np.ndarray:
     """States of ``n`` fresh HDDM_A detectors, shape ``(n, HDDM_A_SIZE)``."""
-    for name, v in (("drift_confidence", drift_confidence), ("warning_confidence", warning_confidence)):
+    for name, v in (
+        ("drift_confidence", drift_confidence),
+        ("warning_confidence", warning_confidence),
+    ):
         if not 0.0 < float(v) < 1.0:
             raise ValueError(f"HDDM_A {name} must be in (0, 1), got {v!r}")
     states = np.zeros((int(n), HDDM_A_SIZE), dtype=np.float64)

@@ -61,7 +61,12 @@ def ph_new_stacked(
     """States of ``n`` fresh Page-Hinkley detectors, shape ``(n, PH_SIZE)``."""
     if mode not in PH_MODES:
         raise ValueError(f"Invalid 'mode'. Valid values are: {list(PH_MODES)}")
-    for name, v in (("min_instances", min_instances), ("delta", delta), ("threshold", threshold), ("alpha", alpha)):
+    for name, v in (
+        ("min_instances", min_instances),
+        ("delta", delta),
+        ("threshold", threshold),
+        ("alpha", alpha),
+    ):
         if not math.isfinite(float(v)):
             raise ValueError(f"PageHinkley {name} must be finite, got {v!r}")
     states = np.zeros((int(n), PH_SIZE), dtype=np.float64)

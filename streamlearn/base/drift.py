@@ -59,7 +59,7 @@ def as_values(values: Any, name: str = "values") -> np.ndarray:
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
     if not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise ValueError(f"{name}[{bad}] = {arr[bad]!r} is not finite")
+        raise ValueError(f"{name}[{bad}] = {float(arr[bad])} is not finite")
     return np.ascontiguousarray(arr)
 
 
@@ -141,7 +141,10 @@ class DriftDetector(river_base.DriftDetector):
         super().__init_subclass__(**kwargs)
         # flags are 0.0 / 1.0 doubles: their most significant byte is 0x00 / 0x3F, read as a
         # bool through a byte view (one C-level indexing, no comparison, no class lookup)
-        for name, attr in (("drift_detected", "_DRIFT_SLOT"), ("warning_detected", "_WARNING_SLOT")):
+        for name, attr in (
+            ("drift_detected", "_DRIFT_SLOT"),
+            ("warning_detected", "_WARNING_SLOT"),
+        ):
             slot = cls.__dict__.get(attr)
             if isinstance(slot, int):
                 setattr(cls, name, _flag_property(name, slot))

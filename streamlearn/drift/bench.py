@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from streamlearn.drift.streams import DriftStream, bernoulli_stream, drift_suite, gaussian_stream, score_detections
+from streamlearn.drift.streams import (
+    DriftStream,
+    bernoulli_stream,
+    drift_suite,
+    gaussian_stream,
+    score_detections,
+)
 
 __all__ = ["DETECTORS", "format_table", "run_bench"]
 
@@ -91,10 +97,12 @@ def _speed_values(n: int, gaussian: bool, seed: int) -> np.ndarray:
     n_drifts = max(0, n // 100_000 - 1)
     drifts = [(j + 1) * (n // (n_drifts + 1)) for j in range(n_drifts)]
     if gaussian:
-        return gaussian_stream(n, [float(j % 2) for j in range(n_drifts + 1)], 1.0, drifts,
-                               seed=seed).values
-    return bernoulli_stream(n, [0.1 if j % 2 == 0 else 0.3 for j in range(n_drifts + 1)],
-                            drifts, seed=seed).values
+        return gaussian_stream(
+            n, [float(j % 2) for j in range(n_drifts + 1)], 1.0, drifts, seed=seed
+        ).values
+    return bernoulli_stream(
+        n, [0.1 if j % 2 == 0 else 0.3 for j in range(n_drifts + 1)], drifts, seed=seed
+    ).values
 
 
 def bench_detector(
@@ -175,7 +183,9 @@ def run_bench(
         is_kswin = spec.name == "KSWIN"
         families = ("bernoulli",) if spec.binary else ("bernoulli", "gaussian")
         suite = drift_suite(
-            streams, n=kswin_stream_length if is_kswin else stream_length, seed=seed,
+            streams,
+            n=kswin_stream_length if is_kswin else stream_length,
+            seed=seed,
             families=families,
         )
         size = min(n, kswin_n) if is_kswin else n

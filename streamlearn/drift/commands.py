@@ -23,14 +23,30 @@ def register(subparsers: Any) -> None:
         "detection indices) and over the same N values as River's per-point loop (speed).",
     )
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per detector")
-    p.add_argument("--n", type=int, default=1_000_000, help="values for the speed runs (default 1M)")
-    p.add_argument("--streams", type=int, default=50, help="synthetic streams per detector (default 50)")
-    p.add_argument("--stream-length", type=int, default=5000, help="length of each stream (default 5000)")
-    p.add_argument("--kswin-n", type=int, default=5000, help="values for KSWIN's speed runs (default 5000)")
-    p.add_argument("--kswin-stream-length", type=int, default=1000, help="KSWIN's stream length (default 1000)")
+    p.add_argument(
+        "--n", type=int, default=1_000_000, help="values for the speed runs (default 1M)"
+    )
+    p.add_argument(
+        "--streams", type=int, default=50, help="synthetic streams per detector (default 50)"
+    )
+    p.add_argument(
+        "--stream-length", type=int, default=5000, help="length of each stream (default 5000)"
+    )
+    p.add_argument(
+        "--kswin-n", type=int, default=5000, help="values for KSWIN's speed runs (default 5000)"
+    )
+    p.add_argument(
+        "--kswin-stream-length", type=int, default=1000, help="KSWIN's stream length (default 1000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic streams")
-    p.add_argument("--detectors", nargs="+", choices=DETECTORS, default=list(DETECTORS), metavar="NAME",
-                   help=f"subset of {', '.join(DETECTORS)}")
+    p.add_argument(
+        "--detectors",
+        nargs="+",
+        choices=DETECTORS,
+        default=list(DETECTORS),
+        metavar="NAME",
+        help=f"subset of {', '.join(DETECTORS)}",
+    )
     p.set_defaults(func=_run)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from river import base as river_base
 
 from streamlearn._kernels import ddm as _k
-from streamlearn.base.drift import DriftAndWarningDetector
+from streamlearn.base.drift import DriftAndWarningDetector, as_values
 
 __all__ = ["DDM"]
 
@@ -74,6 +74,17 @@ class DDM(DriftAndWarningDetector, river_base.BinaryDriftAndWarningDetector):
         self.warning_threshold = warning_threshold
         self.drift_threshold = drift_threshold
         self._init_state()
+
+    def update_many(self, values: Any, warnings: bool = False) -> Any:
+        values = as_values(values)
+        if len(values) and (values.min() < 0.0 or values.max() > 1.0):
+            bad = int(np.flatnonzero((values < 0.0) | (values > 1.0))[0])
+            raise ValueError(
+                f"DDM values must lie in [0, 1] (1 = error): values[{bad}] = {float(values[bad])}"
+            )
+        return super().update_many(values, warnings)
+
+    update_many.__doc__ = DriftAndWarningDetector.update_many.__doc__
 
     def _new_state(self) -> np.ndarray:
         return _k.ddm_new_state(self.warm_start, self.warning_threshold, self.drift_threshold)

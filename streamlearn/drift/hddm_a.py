@@ -14,7 +14,7 @@ from streamlearn.base.drift import DriftAndWarningDetector
 __all__ = ["HDDM_A", "HDDMA"]
 
 
-class HDDM_A(DriftAndWarningDetector, river_base.BinaryDriftAndWarningDetector):  # noqa: N801
+class HDDM_A(DriftAndWarningDetector, river_base.BinaryDriftAndWarningDetector):
     r"""HDDM with the A-test (moving averages), equivalent to River's ``drift.binary.HDDMA``.
 
     Keeps the running mean :math:`\bar z` of the monitored errors and the prefix where the

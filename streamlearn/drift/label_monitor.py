@@ -378,8 +378,13 @@ class CooccurrenceMonitor:
             drift = stat > 1.0
             if drift:
                 top = [
-                    [str(self.labels[pa[r]]), str(self.labels[pb[r]]), float(jr[r]), float(jc[r]),
-                     float(ratio[r])]
+                    [
+                        str(self.labels[pa[r]]),
+                        str(self.labels[pb[r]]),
+                        float(jr[r]),
+                        float(jc[r]),
+                        float(ratio[r]),
+                    ]
                     for r in range(min(self.top_pairs, m))
                     if ratio[r] > 1.0
                 ]

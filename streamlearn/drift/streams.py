@@ -104,8 +104,15 @@ def bernoulli_stream(
     rng = np.random.default_rng(seed)
     c = _concepts(n, d, kind, width, rng)
     values = (rng.random(n) < np.asarray(p, dtype=np.float64)[c]).astype(np.float64)
-    return DriftStream(values, d, kind, "bernoulli", width if kind == "gradual" else 0, seed,
-                       {"p": list(map(float, p))})
+    return DriftStream(
+        values,
+        d,
+        kind,
+        "bernoulli",
+        width if kind == "gradual" else 0,
+        seed,
+        {"p": list(map(float, p))},
+    )
 
 
 def gaussian_stream(
@@ -130,8 +137,15 @@ def gaussian_stream(
     rng = np.random.default_rng(seed)
     c = _concepts(n, d, kind, width, rng)
     values = rng.normal(np.asarray(mean, np.float64)[c], np.asarray(sd, np.float64)[c])
-    return DriftStream(values, d, kind, "gaussian", width if kind == "gradual" else 0, seed,
-                       {"mean": list(map(float, mean)), "std": sd})
+    return DriftStream(
+        values,
+        d,
+        kind,
+        "gaussian",
+        width if kind == "gradual" else 0,
+        seed,
+        {"mean": list(map(float, mean)), "std": sd},
+    )
 
 
 def drift_suite(
@@ -166,7 +180,11 @@ def drift_suite(
             p = [float(rng.uniform(0.05, 0.3))]
             for _ in range(nd):
                 prev = p[-1]
-                p.append(prev + float(rng.uniform(0.15, 0.4)) if prev < 0.4 else float(rng.uniform(0.05, 0.2)))
+                p.append(
+                    prev + float(rng.uniform(0.15, 0.4))
+                    if prev < 0.4
+                    else float(rng.uniform(0.05, 0.2))
+                )
             stream = bernoulli_stream(n, p, drifts, kind, width, seed=s)
         elif family == "gaussian":
             mean = [0.0]
@@ -178,8 +196,15 @@ def drift_suite(
         else:
             raise ValueError(f"unknown family {family!r}")
         out.append(
-            DriftStream(stream.values, stream.drifts, stream.kind, stream.family, stream.width,
-                        i, {**stream.params, "stream_seed": s})
+            DriftStream(
+                stream.values,
+                stream.drifts,
+                stream.kind,
+                stream.family,
+                stream.width,
+                i,
+                {**stream.params, "stream_seed": s},
+            )
         )
     return out
 

@@ -21,11 +21,21 @@ class ADWINTwin:
     drops the oldest bucket instead.
     """
 
-    def __init__(self, delta=0.002, clock=32, max_buckets=5, min_window_length=5,
-                 grace_period=10, max_rows=32):
+    def __init__(
+        self,
+        delta=0.002,
+        clock=32,
+        max_buckets=5,
+        min_window_length=5,
+        grace_period=10,
+        max_rows=32,
+    ):
         self.delta, self.clock, self.max_buckets = delta, clock, max_buckets
         self.min_window_length, self.grace_period, self.max_rows = (
-            min_window_length, grace_period, max_rows)
+            min_window_length,
+            grace_period,
+            max_rows,
+        )
         self.reset()
         self.drift = False
 
@@ -118,8 +128,9 @@ class ADWINTwin:
 
 
 class PageHinkleyTwin:
-    def __init__(self, min_instances=30, delta=0.005, threshold=50.0, alpha=1 - 0.0001,
-                 mode="both"):
+    def __init__(
+        self, min_instances=30, delta=0.005, threshold=50.0, alpha=1 - 0.0001, mode="both"
+    ):
         self.p = (min_instances, delta, threshold, alpha, mode)
         self.drift = False
         self.reset()
@@ -296,7 +307,7 @@ class KSWINTwin:
         self.drift = False
         if len(self.window) == w:
             picks = [self.window[i] for i in self.rng.sample(range(w - r), r)]
-            recent = list(self.window)[w - r:]
+            recent = list(self.window)[w - r :]
             st, self.p_value = ks_2samp(picks, recent, method="auto")
             if self.p_value <= alpha and st > 0.1:
                 self.drift = True

@@ -168,8 +168,9 @@ def test_adwin_window_statistics_match_river() -> None:
 
 def test_kswin_p_values_match_river() -> None:
     for s in drift_suite(4, n=300, seed=5):
-        r, o = rd.KSWIN(seed=3, window_size=60, stat_size=20), sd.KSWIN(
-            seed=3, window_size=60, stat_size=20
+        r, o = (
+            rd.KSWIN(seed=3, window_size=60, stat_size=20),
+            sd.KSWIN(seed=3, window_size=60, stat_size=20),
         )
         for x in s.values.tolist():
             r.update(x)

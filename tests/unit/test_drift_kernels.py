@@ -64,20 +64,31 @@ KERNELS = {
     "EDDM": (
         eddm.eddm_new_state,
         eddm.eddm_update,
-        lambda r: {"warm_start": int(r.integers(1, 40)), "alpha": 0.97, "beta": float(r.uniform(0.7, 0.95))},
+        lambda r: {
+            "warm_start": int(r.integers(1, 40)),
+            "alpha": 0.97,
+            "beta": float(r.uniform(0.7, 0.95)),
+        },
         True,
     ),
     "HDDM_A": (
         hddm_a.hddm_a_new_state,
         hddm_a.hddm_a_update,
-        lambda r: {"drift_confidence": float(r.choice([0.001, 0.05])), "two_sided_test": bool(r.integers(0, 2))},
+        lambda r: {
+            "drift_confidence": float(r.choice([0.001, 0.05])),
+            "two_sided_test": bool(r.integers(0, 2)),
+        },
         True,
     ),
     "KSWIN": (
         kswin.kswin_new_state,
         kswin.kswin_update,
-        lambda r: {"window_size": int(r.choice([20, 50])), "stat_size": int(r.integers(1, 11)),
-                   "alpha": float(r.choice([0.01, 0.3])), "seed": int(r.integers(0, 99))},
+        lambda r: {
+            "window_size": int(r.choice([20, 50])),
+            "stat_size": int(r.integers(1, 11)),
+            "alpha": float(r.choice([0.01, 0.3])),
+            "seed": int(r.integers(0, 99)),
+        },
         False,
     ),
 }
@@ -127,10 +138,22 @@ def test_adwin_capacity_bounds_the_window() -> None:
 def test_stacked_rows_match_independent_detectors(name: str) -> None:
     """X_update_rows on a stack == one twin per row, with a random mask."""
     new_state, _, make_params, binary = KERNELS[name]
-    module = {"ADWIN": adwin, "PageHinkley": page_hinkley, "DDM": ddm, "EDDM": eddm,
-              "HDDM_A": hddm_a, "KSWIN": kswin}[name]
-    prefix = {"ADWIN": "adwin", "PageHinkley": "ph", "DDM": "ddm", "EDDM": "eddm",
-              "HDDM_A": "hddm_a", "KSWIN": "kswin"}[name]
+    module = {
+        "ADWIN": adwin,
+        "PageHinkley": page_hinkley,
+        "DDM": ddm,
+        "EDDM": eddm,
+        "HDDM_A": hddm_a,
+        "KSWIN": kswin,
+    }[name]
+    prefix = {
+        "ADWIN": "adwin",
+        "PageHinkley": "ph",
+        "DDM": "ddm",
+        "EDDM": "eddm",
+        "HDDM_A": "hddm_a",
+        "KSWIN": "kswin",
+    }[name]
     params = make_params(RNG)
     n_det, n = 5, 120 if name == "KSWIN" else 800
     states = getattr(module, f"{prefix}_new_stacked")(n_det, **params)
@@ -148,10 +171,22 @@ def test_stacked_rows_match_independent_detectors(name: str) -> None:
 
 def test_update_many_equals_single_updates() -> None:
     for name, (new_state, update, make_params, binary) in KERNELS.items():
-        module = {"ADWIN": adwin, "PageHinkley": page_hinkley, "DDM": ddm, "EDDM": eddm,
-                  "HDDM_A": hddm_a, "KSWIN": kswin}[name]
-        prefix = {"ADWIN": "adwin", "PageHinkley": "ph", "DDM": "ddm", "EDDM": "eddm",
-                  "HDDM_A": "hddm_a", "KSWIN": "kswin"}[name]
+        module = {
+            "ADWIN": adwin,
+            "PageHinkley": page_hinkley,
+            "DDM": ddm,
+            "EDDM": eddm,
+            "HDDM_A": hddm_a,
+            "KSWIN": kswin,
+        }[name]
+        prefix = {
+            "ADWIN": "adwin",
+            "PageHinkley": "ph",
+            "DDM": "ddm",
+            "EDDM": "eddm",
+            "HDDM_A": "hddm_a",
+            "KSWIN": "kswin",
+        }[name]
         params = make_params(RNG)
         values = _random_values(RNG, 300, binary)
         a, b = new_state(**params), new_state(**params)
@@ -173,8 +208,12 @@ def test_detector_dispatch_matches_direct_kernels() -> None:
         direct = np.tile(fresh, (3, 1))
         M = RNG.random(E.shape) < 0.9
         cap = 10_000
-        rows, labs, codes, est = (np.zeros(cap, np.int64), np.zeros(cap, np.int64),
-                                  np.zeros(cap, np.int64), np.zeros(cap))
+        rows, labs, codes, est = (
+            np.zeros(cap, np.int64),
+            np.zeros(cap, np.int64),
+            np.zeros(cap, np.int64),
+            np.zeros(cap),
+        )
         k, nxt = label_drift.errors_update(kind, stack, E, M, True, 0, rows, labs, codes, est, 3)
         assert nxt == len(E)
         expected = []
@@ -198,8 +237,9 @@ def test_errors_update_resumes_when_outputs_fill() -> None:
         bufs = [np.zeros(cap, np.int64) for _ in range(3)]
         records, start = [], 0
         while start < len(E):
-            k, start = label_drift.errors_update(1, stack, E, no_mask, False, start, *bufs,
-                                                 np.zeros(cap), 1)
+            k, start = label_drift.errors_update(
+                1, stack, E, no_mask, False, start, *bufs, np.zeros(cap), 1
+            )
             records += list(zip(*(b[:k].tolist() for b in bufs)))
         return records
 
@@ -263,7 +303,11 @@ def test_cooc_absorb_and_test_match_batch_recompute() -> None:
             nz_r, nz_c = np.nonzero(Y)
             indptr = np.zeros(len(Y) + 1, np.int64)
             np.cumsum(np.bincount(nz_r, minlength=len(Y)), out=indptr[1:])
-            n1, n11, count = np.zeros(L, np.int64), np.zeros((L, L), np.int64), np.zeros(1, np.int64)
+            n1, n11, count = (
+                np.zeros(L, np.int64),
+                np.zeros((L, L), np.int64),
+                np.zeros(1, np.int64),
+            )
             nxt = label_drift.cooc_absorb(indptr, nz_c.astype(np.int64), 0, n1, n11, count, len(Y))
             assert nxt == len(Y) and count[0] == len(Y)
             e1, e11 = tw.cooc_counts(Y)
