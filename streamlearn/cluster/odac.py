@@ -34,10 +34,8 @@ lets the agglomerative step see labels of different clusters start to co-occur.
 Tests (every ``n_min`` rows, the same clock for every cluster)
 ----------------------------------------------------------------
 ``n`` = rows in the window, Hoeffding bound ``eps = sqrt(R^2 ln(1/delta) / (2 n))`` with
-``R = 1`` (both dissimilarities lie in [0, 1]); for decisions about one label ``x`` the bound
-uses the rows where ``x`` is positive, ``eps_x = sqrt(ln(1/delta) / (2 max(1, n1[x])))`` (a
-Jaccard value involving ``x`` is a mean over at least those rows), so rare labels never move on
-thin evidence.
+``R = 1`` (both dissimilarities lie in [0, 1]); with partial label sets ``n`` is the estimated number
+of rows where a pair is known, ``mean(m_a)^2 / n``.
 
 *Split* (a leaf with at least 3 labels, below ``max_depth``). ODAC's quantities: ``d1`` = the
 largest pairwise dissimilarity (the diameter; its pair are the pivots, exact ties broken by the
@@ -57,26 +55,30 @@ alone): when the first condition holds but ``h <= eps``, the cluster also splits
 computed separates: ``mean across the cut - mean within the sides > separation * eps``. Every
 child is tested again at once (same counts).
 
-*Merge* (``merge=True``): top-down, a split node ``P`` (children ``c1``, ``c2``, pivots
-``p1``, ``p2``) is merged back -- its subtree removed, ``P`` active again -- when
+*Merge* (``merge=True``): top-down, a split node ``P`` with children ``c1``, ``c2`` is merged
+back -- its subtree removed, ``P`` active again -- when
 
 - M1, ODAC's aggregate test: a child's diameter exceeds ``P``'s diameter at split time by more
   than the bound: ``d1(c) - d1_split(P) > max(eps, eps_split(P))``;
-- M2, a label on the wrong side: for some label ``x`` not alone on its side, its mean
-  dissimilarity to the rest of its side minus its mean dissimilarity to the other side
-  ``> eps_x``;
-- M3, the pivots came together: ``d1_split(P) - D(p1, p2) > eps + eps_split(P)`` (two
-  independent estimates, hence the sum of their bounds).
+- M2, two labels across the cut came together: when ``P`` split, the dissimilarity
+  ``D_ref(a, b)`` and union count ``u_ref`` (rows where ``a`` or ``b`` was positive) of every
+  pair across the cut were recorded; ``P`` merges when for some pair ``a`` in ``c1``, ``b`` in
+  ``c2``::
 
-M2 and M3 need the node made by a split's statistics only through the current counts and two
-numbers kept at split time. A merged node is split again at once if it passes the split test,
-so a changed correlation structure is rebuilt in one check. Hysteresis: a split refines its cut
-until no label is closer to the other side (margin 0) while M2 needs a margin ``eps_x``.
+      D_ref(a, b) - D(a, b) > e(u_ref) + e(u),   e(u) = sqrt(ln(|c1| |c2| / delta) / (2 u))
+
+  (a Jaccard value is a mean over its union rows; two independent estimates, so the sum of
+  their bounds; ``delta`` shared among the ``|c1| |c2|`` pairs).
+
+A merged node is split again at once if it passes the split test, so a changed correlation
+structure is rebuilt in one check. M2 looks only at changes of the data since the cut was made,
+never at how well the cut fits the current data, so a cut is not undone and re-made by noise or
+by disagreement between the assignment heuristic and the test.
 
 New labels
 ----------
 :meth:`JaccardODAC.add_labels` puts the new labels into one new leaf beside the current root
-(under a new root; the cut between them is validated by M2 only). A new label is *pending*
+(under a new root that no split test made: only M2 applies to it). A new label is *pending*
 until a check at least ``n_min`` rows after it was added where it has been positive in the
 window; it then moves into the active cluster whose labels it co-occurred with most (largest sum
 of ``n11`` with the cluster's labels), or stays in the new leaf when it co-occurred with no
@@ -88,13 +90,13 @@ Bound on re-grouping after an abrupt label-correlation drift at row ``t0``
 over every ``B`` rows at a check and the window is the previous plus the current bucket, so
 every check from the second turnover after ``t0`` on -- at the latest at ``t0 + 2B`` -- sees
 post-drift rows only (between ``B`` and ``2B - n_min`` of them). At that check every cut that
-the new correlations contradict (M1-M3) is undone and re-split from post-drift counts alone,
+the new correlations contradict (M1, M2) is undone and re-split from post-drift counts alone,
 down to the leaves in the same check: the partition is re-grouped by ``t0 + 2B`` (``+ width /
 2`` for a gradual drift), whatever the depth of the hierarchy (ODAC's fresh child statistics
-would add ``n_min`` rows or more per level). It needs ``B >= ln(1/delta) / (2 tau^2)`` (150
+would add ``n_min`` rows or more per level). It needs ``B >= ln(1/delta) / (2 tau^2)`` (346
 rows for the defaults) so that ODAC's tie rule ``tau > eps`` holds on every window; the
-constructor enforces it. With the defaults (``n_min = 200``, ``window = 4000``) the bound is
-4000 rows. That a contradiction is *detected* is what M1-M3 are for; the planted-drift tests
+constructor enforces it. With the defaults (``n_min = 200``, ``window = 2000``) the bound is
+2000 rows. That a contradiction is *detected* is what M1 and M2 are for; the planted-drift tests
 of ``tests/unit/test_odac.py`` check it on several streams.
 
 Deviations from ODAC, and why
@@ -104,8 +106,8 @@ Deviations from ODAC, and why
   the cluster (no bound), and without counts across clusters no test can see that labels of two
   clusters started to co-occur.
 - ODAC's aggregate test (M1) rarely fires with Jaccard: a parent's diameter is usually 1 (two
-  labels that never co-occur), and no child's diameter can exceed it. M2 and M3 ask the
-  question it stands for -- is this split still right? -- with the same statistics.
+  labels that never co-occur), and no child's diameter can exceed it. M2 asks the question it
+  stands for -- did the correlations behind this split change? -- for the pairs across it.
 - The separation rule and the linkage step of the label assignment (above).
 - River's ``ODAC`` divides the sum of distances by the number of *observations* to get
   ``d_avg``; the paper's ``d_avg`` is the mean over pairs, used here.
@@ -122,7 +124,7 @@ Examples
 >>> sorted(s.groups[0])
 [[0, 1, 4], [2, 7, 8], [3, 5, 6]]
 >>> [(e.kind, e.index, e.detail["children_labels"]) for e in events]
-[('split', 200, [[2, 3, 5, 6, 7, 8], [0, 1, 4]]), ('split', 200, [[2, 7, 8], [3, 5, 6]])]
+[('split', 400, [[2, 3, 5, 6, 7, 8], [0, 1, 4]]), ('split', 400, [[3, 5, 6], [2, 7, 8]])]
 >>> odac.next_check_in()
 200
 """
@@ -220,6 +222,8 @@ class JaccardODAC:
         Second split rule: when ODAC's ``h <= eps``, split anyway if the computed cut's mean
         dissimilarity across exceeds the mean within its sides by ``separation * eps``.
         ``0`` turns it off (ODAC's split test alone).
+    min_size
+        A split leaving fewer than ``min_size`` labels on a side is not made (``1``: no limit).
 
     Attributes
     ----------
@@ -232,13 +236,14 @@ class JaccardODAC:
     def __init__(
         self,
         n_min: int = 200,
-        delta: float = 0.05,
+        delta: float = 1e-3,
         tau: float = 0.1,
         max_depth: int | None = None,
         merge: bool = True,
         dissimilarity: Literal["jaccard", "correlation"] = "jaccard",
-        window: int | None = 4_000,
+        window: int | None = 2_000,
         separation: float = 3.0,
+        min_size: int = 1,
     ) -> None:
         if int(n_min) != n_min or n_min < 1:
             raise ValueError(f"n_min must be an integer >= 1, got {n_min!r}")
@@ -262,6 +267,9 @@ class JaccardODAC:
             raise ValueError(f"window must be None or an integer >= 1, got {window!r}")
         if not separation >= 0.0:
             raise ValueError(f"separation must be >= 0, got {separation!r}")
+        if int(min_size) != min_size or min_size < 1:
+            raise ValueError(f"min_size must be an integer >= 1, got {min_size!r}")
+        self.min_size = int(min_size)
         self.window = None if window is None else int(window)
         self.separation = float(separation)
         if self.window is not None:
@@ -559,7 +567,6 @@ class JaccardODAC:
             eps=_hoeffding(self.delta, n_eff),
             D=D,
             support=support,
-            eps_label=np.sqrt(math.log(1.0 / self.delta) / (2.0 * np.maximum(support, 1.0))),
             n1=n1,
             n11=n11,
         )
@@ -749,7 +756,9 @@ class JaccardODAC:
     def _try_split(self, node_id: int, ctx: _Check) -> list[DriftEvent]:
         nd = self._nodes[node_id]
         idx = nd.labels
-        if idx.size < 3 or (self.max_depth is not None and nd.depth >= self.max_depth):
+        if idx.size < max(3, 2 * self.min_size) or (
+            self.max_depth is not None and nd.depth >= self.max_depth
+        ):
             return []
         eps = ctx.eps
         d0, d1, d2, mean, p1, p2 = split_stats(ctx.D, idx, ctx.support)
@@ -772,6 +781,9 @@ class JaccardODAC:
         if side is None:
             side = assign_split(ctx.D, idx, p1, p2, ctx.support, _REFINE_PASSES)
             across, within = cut_separation(ctx.D, idx, side)
+        n_b = int(side.sum())
+        if min(n_b, idx.size - n_b) < self.min_size:
+            return []
         a = self._new_node(idx[side == 0], nd.id, nd.depth + 1, "split")
         b = self._new_node(idx[side == 1], nd.id, nd.depth + 1, "split")
         nd.children = [a.id, b.id]
@@ -847,7 +859,6 @@ class _Check:
     eps: float
     D: np.ndarray
     support: np.ndarray
-    eps_label: np.ndarray
     n1: np.ndarray
     n11: np.ndarray
     diameters: dict[int, float] = field(default_factory=dict)

@@ -59,7 +59,7 @@ def planted(
     return Y
 
 
-def check_events(events: list[DriftEvent], L: int) -> None:
+def check_events(events: list[DriftEvent], L: int, delta: float = 1e-3) -> None:
     """Structure of every event, and the partition they imply replayed from the start."""
     clusters: dict[int, list[int]] = {}
     last = -1
@@ -79,7 +79,7 @@ def check_events(events: list[DriftEvent], L: int) -> None:
             assert e.scope == (str(d["parent"]), *map(str, d["children"]))
             assert d["d1"] >= d["d2"] and d["d1"] >= d["d_avg"] >= d["d0"]
             # n rows in the window; fewer effective rows when some labels were unknown
-            assert d["eps"] >= math.sqrt(math.log(20) / (2 * d["n"])) * (1 - 1e-12)
+            assert d["eps"] >= math.sqrt(math.log(1 / delta) / (2 * d["n"])) * (1 - 1e-12)
             clusters.pop(d["parent"], None)
             clusters[d["children"][0]], clusters[d["children"][1]] = a, b
         elif e.kind == "merge":
@@ -171,7 +171,7 @@ def test_odac_split_test_alone_cannot_split_two_balanced_groups() -> None:
 
 @pytest.mark.parametrize("L,G", [(8, 2), (12, 3), (12, 4), (20, 5), (16, 8)])
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("n_min,window", [(200, 4_000), (100, 2_000)])
+@pytest.mark.parametrize("n_min,window", [(200, 2_000), (100, 1_000), (200, 4_000)])
 def test_regroups_after_label_drift_within_the_bound(
     L: int, G: int, seed: int, n_min: int, window: int
 ) -> None:
@@ -310,8 +310,9 @@ def test_events_index_and_check_schedule() -> None:
     ev_b = b.update_many(s.dataset.Y)  # default: the clusterer's row count
     assert ev_b and [e.index for e in ev_a] == [e.index + 10_000 for e in ev_b]
     assert all(e.index % 100 == 0 for e in ev_b)
-    # no test at 100 rows: eps = sqrt(ln 20 / 200) = 0.12 > tau, so the tie rule cannot apply
-    assert ev_b[0].index == 200
+    # no split before eps < tau, i.e. before ln(1/delta) / (2 tau^2) = 346 rows
+    need = math.log(1 / b.delta) / (2 * b.tau**2)
+    assert ev_b[0].index == 100 * math.ceil(need / 100) == 400
     assert a.n_seen == 1_000 and a.next_check_in() == 100
 
 
@@ -444,8 +445,9 @@ def test_add_labels_keeps_counts_exact() -> None:
         {"max_depth": -1},
         {"dissimilarity": "cosine"},
         {"window": 0},
-        {"window": 200, "n_min": 50},  # buckets of 100 rows < ln(1/delta) / (2 tau^2) = 150
+        {"window": 600, "n_min": 50},  # buckets of 300 rows < ln(1/delta) / (2 tau^2) = 346
         {"separation": -1.0},
+        {"min_size": 0},
     ],
 )
 def test_bad_parameters_are_rejected(kwargs: dict) -> None:
