@@ -68,7 +68,8 @@ back -- its subtree removed, ``P`` active again -- when
       D_ref(a, b) - D(a, b) > e(u_ref) + e(u),   e(u) = sqrt(ln(|c1| |c2| / delta) / (2 u))
 
   (a Jaccard value is a mean over its union rows; two independent estimates, so the sum of
-  their bounds; ``delta`` shared among the ``|c1| |c2|`` pairs).
+  their bounds; ``delta`` shared among the ``|c1| |c2|`` pairs; the union count also serves
+  as the sample size for the correlation dissimilarity).
 
 A merged node is split again at once if it passes the split test, so a changed correlation
 structure is rebuilt in one check. M2 looks only at changes of the data since the cut was made,
@@ -619,7 +620,6 @@ class JaccardODAC:
             dst = int(uniq[int(np.argmax(total))])  # ties: the smallest cluster id
             if dst != src:
                 self._move_label(x, src, dst)
-
             events.append(
                 self._new_label_event(
                     x, dst, "co-occurrence", ctx.index, co_occurrences=int(total.max())
