@@ -45,6 +45,8 @@ def confidence(proba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     p = np.asarray(proba, dtype=np.float64)
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"the decision threshold must be in (0, 1), got {threshold}")
+    if threshold == 0.5:
+        return np.maximum(p, 1.0 - p)
     room = np.where(p < threshold, threshold, 1.0 - threshold)
     return 0.5 + 0.5 * np.minimum(np.abs(p - threshold) / room, 1.0)
 

@@ -34,8 +34,8 @@ operations that then update the state. Hence, for every ``t``:
    the labels available: summing ``k_s = u_s - lambda u_{s-1}`` and ``L_s = a_s - lambda
    a_{s-1}`` over ``s <= t`` gives ``sum k = u_t + (1 - lambda) sum_{s<t} u_s <= B (a_t +
    (1 - lambda) sum_{s<t} a_s) = B sum L``. So that rounding can never tip it, the manager
-   also enforces this on its exact integer totals (``B`` taken as the exact value of the
-   float). (Paper's form: ``sum k <= B L (t + w - 1)``, it allows a burst at the start.)
+   also enforces this on its exact integer totals, with ``B`` as the nearest fraction of
+   denominator at most ``10**9`` (``0.2`` is 1/5, ``1/3`` is 1/3). (Paper's form: ``sum k <= B L (t + w - 1)``, it allows a burst at the start.)
 3. Over any ``w`` consecutive instances, ``sum k <= u_t / lambda ** (w - 1) <= e * B * w * L``.
 
 With ``budget >= 1`` every request is granted.
@@ -89,6 +89,7 @@ class BudgetManager:
         if not (isinstance(window, int) and window >= 1):
             raise ValueError(f"window must be an integer >= 1, got {window!r}")
         self.budget = float(budget)
+        self.budget_fraction_ = Fraction(self.budget).limit_denominator(10**9)
         self.window = window
         self.bias_correction = bias_correction
         self.spent_ = 0.0
@@ -128,7 +129,7 @@ class BudgetManager:
         while k > 0 and u_base + k > cap:  # the very comparison the stored state satisfies
             k -= 1
         if self.bias_correction:  # guarantee 2 on the exact integer totals
-            total = Fraction(self.budget) * (self.labels_available_ + n_available)
+            total = self.budget_fraction_ * (self.labels_available_ + n_available)
             k = min(k, math.floor(total) - self.labels_asked_)
         return max(k, 0)
 

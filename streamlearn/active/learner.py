@@ -223,4 +223,3 @@ class MultiLabelActiveLearner(river_base.Wrapper, river_base.Base):
             self.learner.learn_many(X, Y, known=mask)
             return
         self.learner.learn_many(_take(X, rows), np.atleast_2d(Y)[rows], known=mask[rows])
-

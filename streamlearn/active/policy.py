@@ -107,7 +107,9 @@ def make_strategy(name: str, seed: int | None = None, **params: Any) -> Strategy
         cls = STRATEGIES[key]
     except KeyError:
         names = ", ".join([*STRATEGIES, *ALIASES])
-        raise ValueError(f"unknown active-learning strategy {name!r}; choose one of {names}")
+        raise ValueError(
+            f"unknown active-learning strategy {name!r}; choose one of {names}"
+        ) from None
     return cls(seed=seed, **params)
 
 
