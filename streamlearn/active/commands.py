@@ -12,6 +12,9 @@ from typing import Any
 
 __all__ = ["add_evaluate_options", "register", "runner_from_args"]
 
+#: The streams of issue 4's acceptance check (``accept-active``).
+ACCEPTANCE_STREAMS: tuple[str, ...] = ("yeast", "scene", "medical", "tmc", "20ng")
+
 #: Learners tried, in order, when ``bench-active`` is given no ``--learner``.
 DEFAULT_LEARNERS: tuple[str, ...] = ("ihomer", "mlhat", "br-ht", "cc-lr", "br-nb")
 
@@ -132,6 +135,32 @@ def register(subparsers: Any) -> None:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_bench_active)
 
+    a = subparsers.add_parser(
+        "accept-active",
+        help="acceptance check: label-wise variable uncertainty vs full labels and random",
+        description="On each stream: the full-label run, label-wise variable uncertainty and "
+        "label-wise random sampling at the same budget (default 20%% of the labels). Passes "
+        "when variable uncertainty reaches >= 90%% of the full-label micro-F1 on at least "
+        "--need streams and beats random on at least --need streams. Exit status 0 on pass, "
+        "1 on fail.",
+    )
+    a.add_argument("--dir", required=True, help="folder of the ARFF files")
+    a.add_argument(
+        "--streams",
+        default=",".join(ACCEPTANCE_STREAMS),
+        help=f"comma-separated file stems (default {','.join(ACCEPTANCE_STREAMS)})",
+    )
+    a.add_argument("--learner", default=None, help="learner name (default as bench-active)")
+    a.add_argument("--budget", default="20%", help="budget (default 20%%)")
+    a.add_argument("--ratio", type=float, default=0.9, help="share of full micro-F1 (0.9)")
+    a.add_argument("--need", type=int, default=4, help="streams that must pass each rule (4)")
+    a.add_argument("--thresholds", choices=("per-label", "shared"), default="per-label")
+    a.add_argument("--limit", type=int, default=None, help="first N instances of each stream")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true", help="print a JSON object on stdout")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=_accept_active)
+
 
 def _param(text: str) -> tuple[str, Any]:
     from streamlearn.evaluate.commands import _param as parse
@@ -193,6 +222,101 @@ def _bench_active(args: argparse.Namespace) -> int:
         )
         print(table(rows))
     return 0
+
+
+def _accept_active(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from streamlearn.evaluate.commands import CommandError, _fail, _load, _progress
+
+    try:
+        from streamlearn.active.evaluate import bench_active, parse_budget
+        from streamlearn.evaluate.bench import build_learner
+
+        name = _pick_learner(args.learner)
+        budget = parse_budget(args.budget)
+        folder = Path(args.dir)
+        streams = _split(args.streams) or []
+        paths = []
+        for stem in streams:
+            hits = [folder / f"{stem}.arff.gz", folder / f"{stem}.arff"]
+            path = next((h for h in hits if h.is_file()), None)
+            if path is None:
+                raise CommandError(f"no {stem}.arff(.gz) in {folder}")
+            paths.append(path)
+        results = []
+        for path in paths:
+            dataset = _load(str(path), args.limit, args.seed)
+            rows = bench_active(
+                dataset,
+                lambda: build_learner(name, {}, args.seed),
+                learner=name,
+                strategies=["variable-uncertainty", "random"],
+                budgets=[budget],
+                modes=(True,),
+                limit=args.limit,
+                thresholds=args.thresholds,
+                seed=args.seed,
+                progress=_progress(args.quiet),
+            )
+            full, vu, rnd = rows
+            results.append(
+                {
+                    "dataset": dataset.name,
+                    "instances": full["instances"],
+                    "full_label_micro_f1": full["micro_f1"],
+                    "vu_micro_f1": vu["micro_f1"],
+                    "vu_ratio_to_full": vu["ratio_to_full"],
+                    "vu_budget_used": vu["budget_used"],
+                    "random_micro_f1": rnd["micro_f1"],
+                    "random_budget_used": rnd["budget_used"],
+                    "reaches_ratio": (vu["ratio_to_full"] or 0.0) >= args.ratio,
+                    "beats_random": vu["micro_f1"] > rnd["micro_f1"],
+                }
+            )
+    except (CommandError, ValueError) as exc:
+        return _fail(exc)
+    n_ratio = sum(r["reaches_ratio"] for r in results)
+    n_beats = sum(r["beats_random"] for r in results)
+    passed = n_ratio >= args.need and n_beats >= args.need
+    summary = {
+        "learner": name,
+        "budget": budget,
+        "thresholds": args.thresholds,
+        "ratio": args.ratio,
+        "need": args.need,
+        "streams": results,
+        "reaches_ratio": n_ratio,
+        "beats_random": n_beats,
+        "passed": passed,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"label-wise variable uncertainty at {100 * budget:g}% of the labels, learner {name}")
+        head = ["stream", "full F1", "VU F1", "VU/full", "random F1", "VU>random"]
+        lines = [
+            [
+                r["dataset"],
+                f"{r['full_label_micro_f1']:.4f}",
+                f"{r['vu_micro_f1']:.4f}",
+                f"{100 * (r['vu_ratio_to_full'] or 0.0):.1f}%",
+                f"{r['random_micro_f1']:.4f}",
+                "yes" if r["beats_random"] else "no",
+            ]
+            for r in results
+        ]
+        widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(head)]
+        fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+        print(fmt.format(*head))
+        print(fmt.format(*("-" * w for w in widths)))
+        for c in lines:
+            print(fmt.format(*c))
+        k = len(results)
+        print(f">= {100 * args.ratio:g}% of full micro-F1: {n_ratio}/{k} (need {args.need})")
+        print(f"beats random at the same budget: {n_beats}/{k} (need {args.need})")
+        print("PASS" if passed else "FAIL")
+    return 0 if passed else 1
 
 
 def _split(text: str | None) -> list[str] | None:

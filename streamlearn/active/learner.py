@@ -5,6 +5,27 @@ prediction *and* what to ask: here the list of label names worth paying for. The
 the true values of those labels (from an annotator, a teacher model...) and hands them to
 :meth:`~MultiLabelActiveLearner.learn_one`, which learns from exactly those labels — the
 learner's partial-label path (``known=``).
+
+Examples
+--------
+>>> import random
+>>> from streamlearn.multilabel.peers import BinaryRelevanceNaiveBayes
+>>> model = MultiLabelActiveLearner(
+...     BinaryRelevanceNaiveBayes(), "variable-uncertainty", budget=0.3, label_wise=True,
+...     labels=["a", "b", "c"], seed=0,
+... )
+>>> rng = random.Random(0)
+>>> spent = 0
+>>> for _ in range(300):
+...     x = {"f1": rng.gauss(0, 1), "f2": rng.gauss(0, 1)}
+...     truth = {"a": x["f1"] > 0, "b": x["f2"] > 0, "c": x["f1"] + x["f2"] > 1}
+...     y_pred, asked = model.predict_one(x)       # e.g. ({'a': True, ...}, ['b'])
+...     model.learn_one(x, {lab: truth[lab] for lab in asked})  # the oracle's answers
+...     spent += len(asked)
+>>> spent == model.labels_asked_ <= 0.3 * 3 * 300
+True
+>>> model.predict_one({"f1": 2.0, "f2": -2.0})[0]
+{'a': True, 'b': False, 'c': False}
 """
 
 from __future__ import annotations

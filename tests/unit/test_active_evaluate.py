@@ -169,3 +169,22 @@ def test_bench_active_function_ratio():
     )
     assert [r["strategy"] for r in rows] == ["full", "variable-uncertainty"]
     assert rows[1]["ratio_to_full"] == rows[1]["micro_f1"] / rows[0]["micro_f1"]
+
+
+def test_accept_active_verdict_follows_the_rules(toy, capsys, tmp_path):
+    for stem in ("s1", "s2"):
+        (tmp_path / f"{stem}.arff").write_text("")  # the loader is swapped for the toy stream
+    argv = ["accept-active", "--dir", str(tmp_path), "--streams", "s1,s2", "--learner", "test-lr"]
+    rc = main([*argv, "--need", "2", "--json", "--quiet", "--limit", "150"])
+    d = json.loads(capsys.readouterr().out)
+    assert [r["dataset"] for r in d["streams"]] == ["toy", "toy"]
+    for r in d["streams"]:
+        assert r["reaches_ratio"] == (r["vu_micro_f1"] >= 0.9 * r["full_label_micro_f1"])
+        assert r["beats_random"] == (r["vu_micro_f1"] > r["random_micro_f1"])
+        assert r["vu_budget_used"] <= 0.2 and r["random_budget_used"] <= 0.2
+    assert d["passed"] == (d["reaches_ratio"] >= 2 and d["beats_random"] >= 2)
+    assert rc == (0 if d["passed"] else 1)
+    assert main([*argv, "--need", "0", "--quiet", "--limit", "150"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["accept-active", "--dir", str(tmp_path), "--streams", "nope"]) == 2
+    assert "no nope.arff" in capsys.readouterr().err
