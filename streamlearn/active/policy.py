@@ -37,13 +37,17 @@ labels predicted (near) 0, whose answer is almost surely "absent" and teaches li
 ``thresholds`` chooses how the adaptive threshold of VariableUncertainty and its variants is
 kept in label-wise mode:
 
-- ``"shared"`` (default): one threshold for all labels, moved once per label considered. It
-  tracks the confidence level of the labels asked recently across the whole label space, so
-  labels are spent where the model is uncertain, whichever label that is; with the window of
-  the budget manager unspent labels of confident instances go to uncertain instances later.
-- ``"per-label"``: one threshold per label, each label adapts to its own confidence level, and
-  priority is the confidence relative to the label's threshold. Every label then gets queries,
-  rare and well-learned ones included (closer to a per-label budget; favours macro-F1).
+- ``"per-label"`` (default): one threshold per label, moved only when that label is considered.
+  A rare label's posteriors are always extreme, so its threshold rises until its *relatively*
+  uncertain instances become candidates; a well-learned label's threshold falls. Priority is
+  the confidence relative to the label's own threshold (``confidence_j / theta_j``: candidates,
+  below 1, first, the deepest first). No label starves — a label never asked is never learned.
+- ``"shared"``: one threshold for all labels, moved once per label considered; priority is the
+  plain confidence. It tracks the uncertainty level across the whole label space and can starve
+  labels that are always predicted confidently (the weaker choice in docs/active.md).
+
+With the window of the budget manager, labels left unspent on confident instances go to
+uncertain instances later.
 
 Random orders the labels at random (it ignores confidence), so a capped instance loses a
 random subset.
