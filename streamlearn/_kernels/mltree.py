@@ -428,13 +428,19 @@ def leaf_prior(t, leaf, c):
 
 
 @njit
-def predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids):
-    """kNN (cosine) over the leaf's recent rows: per-label vote of the k nearest; False if none."""
+def predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids, cache, crow):
+    """kNN (cosine) over the leaf's recent rows: per-label vote of the k nearest; False if none.
+
+    ``cache[crow, slot]`` memoises similarities between the current row and store rows across
+    the trees of a forest (NaN = not computed; a (0, 0) array disables it): trees see the
+    same rows with the same feature scaling, so a similarity computed by one tree is valid
+    for every other.
+    """
+    use_cache = cache.shape[0] > 0
     Lc = t.label_map.shape[0]
     k = min(int(p.knn_k), sims.shape[0])
     nfound = 0
     W = t.ring.shape[1]
-    E = s.idx.shape[0]
     n = t.ring_n[m]
     # newest first, so that on equal similarity the more recent row wins
     for back in range(1, n + 1):
@@ -442,30 +448,12 @@ def predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids):
         slot = store_slot(s, rid)
         if slot < 0:
             continue
-        dot = 0.0
-        q0 = s.start[slot] % E
-        n_e = s.length[slot]
-        seg1 = min(n_e, E - q0)
-        if p.dense:
-            nr = 0.0
-            scaled = t.metaf[MF_SCALE_N] > 1.0
-            for part in range(2):
-                qa = q0 if part == 0 else 0
-                qb = q0 + seg1 if part == 0 else n_e - seg1
-                for q in range(qa, qb):
-                    f = s.idx[q]
-                    z = (s.val[q] - t.scale_mean[f]) * inv_std[f] if scaled else 0.0
-                    dot += z * xz[f]
-                    nr += z * z
-            nr = math.sqrt(nr)
+        if use_cache and not math.isnan(cache[crow, slot]):
+            sim = cache[crow, slot]
         else:
-            for part in range(2):
-                qa = q0 if part == 0 else 0
-                qb = q0 + seg1 if part == 0 else n_e - seg1
-                for q in range(qa, qb):
-                    dot += s.val[q] * xz[s.idx[q]]
-            nr = s.norm[slot]
-        sim = dot / (nr * norm_x) if nr > 0.0 and norm_x > 0.0 else 0.0
+            sim = _similarity(t, s, p, slot, xz, norm_x, inv_std)
+            if use_cache:
+                cache[crow, slot] = sim
         # insertion into the top-k (descending similarity, stable)
         if nfound < k:
             pos = nfound
@@ -492,6 +480,36 @@ def predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids):
                 pos_ += s.y[ids[i], col]
         pm[KNN, c] = pos_ / kn if kn > 0.0 else leaf_prior(t, leaf, c)
     return True
+
+
+@njit
+def _similarity(t, s, p, slot, xz, norm_x, inv_std):
+    """Cosine similarity between the current (scaled) row and a stored row."""
+    E = s.idx.shape[0]
+    dot = 0.0
+    q0 = s.start[slot] % E
+    n_e = s.length[slot]
+    seg1 = min(n_e, E - q0)
+    if p.dense:
+        nr = 0.0
+        scaled = t.metaf[MF_SCALE_N] > 1.0
+        for part in range(2):
+            qa = q0 if part == 0 else 0
+            qb = q0 + seg1 if part == 0 else n_e - seg1
+            for q in range(qa, qb):
+                f = s.idx[q]
+                z = (s.val[q] - t.scale_mean[f]) * inv_std[f] if scaled else 0.0
+                dot += z * xz[f]
+                nr += z * z
+        nr = math.sqrt(nr)
+    else:
+        for part in range(2):
+            qa = q0 if part == 0 else 0
+            qb = q0 + seg1 if part == 0 else n_e - seg1
+            for q in range(qa, qb):
+                dot += s.val[q] * xz[s.idx[q]]
+        nr = s.norm[slot]
+    return dot / (nr * norm_x) if nr > 0.0 and norm_x > 0.0 else 0.0
 
 
 @njit
@@ -583,7 +601,26 @@ def negligible(t, m, i, mask, eta, skip_below):
 
 
 @njit
-def predict_leaf(t, s, p, leaf, idx, zval, xz, norm_x, inv_std, val, pm, valid, out, sims, ids, nb_logit):
+def predict_leaf(
+    t,
+    s,
+    p,
+    leaf,
+    idx,
+    zval,
+    xz,
+    norm_x,
+    inv_std,
+    val,
+    pm,
+    valid,
+    out,
+    sims,
+    ids,
+    nb_logit,
+    cache,
+    crow,
+):
     """Per-label probabilities of the leaf's mixture of models; ``pm``/``valid`` get each model's."""
     Lc = t.label_map.shape[0]
     m = t.mslot[leaf]
@@ -619,7 +656,7 @@ def predict_leaf(t, s, p, leaf, idx, zval, xz, norm_x, inv_std, val, pm, valid, 
                 valid[REC] = 1
                 break
     if (mask >> KNN) & 1:
-        if predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids):
+        if predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids, cache, crow):
             valid[KNN] = 1
     if (mask >> NB) & 1 and o >= 0:
         if predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
@@ -878,7 +915,9 @@ def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right):
         frac = p.min_branch_fraction * W
         if (1 if lt > frac else 0) + (1 if rt > frac else 0) < 2:
             continue
-        post = (lt * _side_entropy(left, lt, n_out) + rt * _side_entropy(right, rt, n_out)) / (lt + rt)
+        post = (lt * _side_entropy(left, lt, n_out) + rt * _side_entropy(right, rt, n_out)) / (
+            lt + rt
+        )
         merit = pre_h - post
         if merit > best:
             best = merit
@@ -1048,7 +1087,24 @@ def best_split_for_feature_at(t, o, f, thr, means, stds, left, right):
 
 # ---------------------------------------------------------------------------------- the loop
 @njit
-def tree_run(t, s, p, indptr, indices, data, Y, K, has_known, rid0, start, stop, out, do_predict, do_learn):
+def tree_run(
+    t,
+    s,
+    p,
+    indptr,
+    indices,
+    data,
+    Y,
+    K,
+    has_known,
+    rid0,
+    start,
+    stop,
+    out,
+    do_predict,
+    do_learn,
+    cache,
+):
     """Process rows ``start:stop`` in order: predict each (into ``out``), then learn it.
 
     ``rid0`` is the store id of row ``start`` (rows were appended to the store beforehand);
@@ -1088,7 +1144,8 @@ def tree_run(t, s, p, indptr, indices, data, Y, K, has_known, rid0, start, stop,
         norm_x = prepare_row(t, p, idx, val, xd, xz, zv, inv_std)
         leaf = route(t, root, xd)
         predict_leaf(
-            t, s, p, leaf, idx, zv, xz, norm_x, inv_std, val, pm, valid, prob, sims, ids, nb_logit
+            t, s, p, leaf, idx, zv, xz, norm_x, inv_std, val, pm, valid, prob, sims, ids, nb_logit,
+            cache, i - start,
         )  # fmt: skip
         if do_predict:
             for c in range(Lc):
@@ -1120,10 +1177,10 @@ def tree_run(t, s, p, indptr, indices, data, Y, K, has_known, rid0, start, stop,
                 t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid0 + (i - start),
                 grad, pos_list,
             )  # fmt: skip
+            if p.dense:  # unweighted: identical in every tree of a forest
+                update_scaling(t, idx, val)
             if w > 0.0:
                 t.metaf[MF_WEIGHT] += w
-                if p.dense:
-                    update_scaling(t, idx, val)
                 if (
                     t.active[leaf]
                     and t.oslot[leaf] >= 0

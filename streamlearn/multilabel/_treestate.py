@@ -165,14 +165,18 @@ _MSLOT_FIELDS = {
 
 
 def _grow(t: K.Tree, fields: dict[str, Any], new_len: int) -> K.Tree:
-    return t._replace(**{f: _grow_axis0(getattr(t, f), new_len, fill) for f, fill in fields.items()})
+    return t._replace(
+        **{f: _grow_axis0(getattr(t, f), new_len, fill) for f, fill in fields.items()}
+    )
 
 
 def _free(capacity: int, hwm: int, nfree: int) -> int:
     return capacity - hwm + nfree
 
 
-def ensure_capacity(t: K.Tree, shape: TreeShape, budget_bytes: float, other_bytes: int = 0) -> K.Tree:
+def ensure_capacity(
+    t: K.Tree, shape: TreeShape, budget_bytes: float, other_bytes: int = 0
+) -> K.Tree:
     """Grow the tree's arrays so the next kernel call has room, within ``budget_bytes``.
 
     Nodes always grow (they are small). Model and observer slots grow by doubling while the

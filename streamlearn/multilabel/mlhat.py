@@ -33,6 +33,7 @@ from streamlearn.multilabel import _treestate as TS
 __all__ = ["MLHAT"]
 
 _CHUNK = 512
+_NO_CACHE = np.zeros((0, 0))
 
 
 class MLHAT(MultiLabelClassifier):
@@ -201,7 +202,13 @@ class MLHAT(MultiLabelClassifier):
 
     # ------------------------------------------------------------------ rows
     def _run(
-        self, X: Features, Y: np.ndarray | None, known: np.ndarray | None, *, predict: bool, learn: bool
+        self,
+        X: Features,
+        Y: np.ndarray | None,
+        known: np.ndarray | None,
+        *,
+        predict: bool,
+        learn: bool,
     ) -> np.ndarray:
         s = self.schema
         assert s is not None
@@ -225,7 +232,7 @@ class MLHAT(MultiLabelClassifier):
             )
             K.tree_run(
                 self._tree, self._store, params, indptr, indices, data, Y, Kmat, has_known,
-                rid0, a, b, out, predict, learn,
+                rid0, a, b, out, predict, learn, _NO_CACHE,
             )  # fmt: skip
         return out
 
