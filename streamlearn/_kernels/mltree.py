@@ -1169,15 +1169,25 @@ def row_error(prob, yrow, krow, thr):
 def learn_path(t, s, p, top, leaf, xd, w, yrow, krow):
     """Branch statistics of the nodes from ``top`` down to (not including) ``leaf``."""
     Lc = t.label_map.shape[0]
+    full = True
+    for c in range(Lc):
+        if not krow[c]:
+            full = False
     node = top
     while node != leaf and t.feat[node] >= 0:
         if w > 0.0:
             t.weight[node] += w
+            empty = full  # "no label": every label known, none positive
             for c in range(Lc):
                 if krow[c]:
                     t.kw[node, c] += w
                     if yrow[c]:
                         t.lw[node, c] += w
+                        empty = False
+            if full:
+                t.kw[node, Lc] += w
+            if empty:
+                t.lw[node, Lc] += w
         node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
 
 
