@@ -107,6 +107,7 @@ Tree = namedtuple(
         "o_max",  # float64 (S, d) largest non-zero value
         "o_tot",  # float64 (S, Lc + 2) weight of each outcome
         "o_mass",  # float64 (S, Lc + 2) sum of row values of each outcome (multinomial NB)
+        "o_known",  # float64 (S, Lc + 2) weight of the rows where each outcome was known
         "oslot_free",  # int64 (S,)
         # model slots (capacity M)
         "lr_w",  # float64 (M, d, Lc)
@@ -342,6 +343,7 @@ def alloc_oslot(t):
     t.o_max[o] = -np.inf
     t.o_tot[o] = 0.0
     t.o_mass[o] = 0.0
+    t.o_known[o] = 0.0
     return o
 
 
@@ -503,7 +505,8 @@ def predict_knn(
     """
     use_cache = cache.shape[0] > 0
     Lc = t.label_map.shape[0]
-    k = min(int(p.knn_k), sims.shape[0])
+    kk = int(p.knn_k)
+    k = sims.shape[0]  # 4 * knn_k candidates, so that each label finds k neighbours knowing it
     nfound = 0
     W = t.ring.shape[1]
     n = t.ring_n[m]
@@ -544,6 +547,8 @@ def predict_knn(
             if s.known[ids[i], col]:
                 kn += 1.0
                 pos_ += s.y[ids[i], col]
+                if kn >= kk:
+                    break
         pm[KNN, c] = pos_ / kn if kn > 0.0 else leaf_prior(t, leaf, c)
     return True
 
@@ -608,9 +613,12 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
     a = p.nb_alpha
     d = t.o_w.shape[2]
     logit = nb_logit
+    # negatives of a label are the rows where it was known and false; with partial label
+    # sets their feature statistics are estimated as q * (all rows) - positives, q being the
+    # fraction of rows where the label was known (labels missing at random)
     for c in range(Lc):
         wp = t.o_tot[o, c]
-        wn = W - wp
+        wn = max(t.o_known[o, c] - wp, 0.0)
         logit[c] = math.log((wp + a) / (wn + a))
     if p.dense:
         for e in range(idx.shape[0]):
@@ -626,17 +634,18 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
             floor = 1e-9 + 1e-3 * max(vt, 0.0)
             vt = max(vt, floor)
             for c in range(Lc):
+                q = t.o_known[o, c] / W
                 np_ = t.o_w[o, c, f]
-                nn = nt - np_
+                nn = q * nt - np_
                 if np_ > 0.0:
                     mp = t.o_s1[o, c, f] / np_
                     vp = max(t.o_s2[o, c, f] / np_ - mp * mp, floor)
                 else:
                     mp = mt
                     vp = vt
-                if nn > 0.0:
-                    mn = (s1t - t.o_s1[o, c, f]) / nn
-                    vn = max((s2t - t.o_s2[o, c, f]) / nn - mn * mn, floor)
+                if nn > 1e-9:
+                    mn = (q * s1t - t.o_s1[o, c, f]) / nn
+                    vn = max((q * s2t - t.o_s2[o, c, f]) / nn - mn * mn, floor)
                 else:
                     mn = mt
                     vn = vt
@@ -650,7 +659,7 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
         # a multinomial counts: negative sums (signed sparse values) count as zero
         for c in range(Lc):
             mp = max(t.o_mass[o, c], 0.0)
-            mn = max(t.o_mass[o, T] - t.o_mass[o, c], 0.0)
+            mn = max(t.o_known[o, c] / W * t.o_mass[o, T] - t.o_mass[o, c], 0.0)
             logit[c] += rowsum * (math.log(mn + a * d) - math.log(mp + a * d))
         for e in range(idx.shape[0]):
             f = idx[e]
@@ -658,11 +667,13 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
             st = t.o_s1[o, T, f]
             for c in range(Lc):
                 sp = t.o_s1[o, c, f]
-                logit[c] += v * (math.log(max(sp, 0.0) + a) - math.log(max(st - sp, 0.0) + a))
+                sn = t.o_known[o, c] / W * st - sp
+                logit[c] += v * (math.log(max(sp, 0.0) + a) - math.log(max(sn, 0.0) + a))
     for c in range(Lc):
         wp = t.o_tot[o, c]
-        if wp <= 0.0 or W - wp <= 0.0:
-            pm[NB, c] = wp / W
+        wk = t.o_known[o, c]
+        if wp <= 0.0 or wk - wp <= 0.0:
+            pm[NB, c] = wp / wk if wk > 0.0 else 0.0
         else:
             pm[NB, c] = _sigmoid(logit[c])
     return True
@@ -714,17 +725,26 @@ def predict_leaf(
         for c in range(Lc):
             pm[MC, c] = t.ls_bits[m, best, c]
         valid[MC] = 1
-    # recency: the latest row that reached this leaf
+    # recency: per label, its value in the latest row of this leaf where it was known
     if (mask >> REC) & 1:
         W = t.ring.shape[1]
+        missing = Lc
+        for c in range(Lc):
+            pm[REC, c] = -1.0
         for back in range(1, t.ring_n[m] + 1):
             slot = store_slot(s, t.ring[m, (t.ring_pos[m] - back) % W])
-            if slot >= 0:
-                for c in range(Lc):
-                    col = t.label_map[c]
-                    pm[REC, c] = s.y[slot, col] if s.known[slot, col] else leaf_prior(t, leaf, c)
-                valid[REC] = 1
+            if slot < 0:
+                continue
+            valid[REC] = 1
+            for c in range(Lc):
+                if pm[REC, c] < 0.0 and s.known[slot, t.label_map[c]]:
+                    pm[REC, c] = s.y[slot, t.label_map[c]]
+                    missing -= 1
+            if missing == 0:
                 break
+        for c in range(Lc):
+            if pm[REC, c] < 0.0:
+                pm[REC, c] = leaf_prior(t, leaf, c)
     if (mask >> KNN) & 1:
         if predict_knn(
             t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow
@@ -866,6 +886,12 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
         rowsum += val[e]
     t.o_tot[o, T] += w
     t.o_mass[o, T] += w * rowsum
+    t.o_known[o, T] += w
+    if full:
+        t.o_known[o, Lc] += w
+    for c in range(Lc):
+        if krow[c]:
+            t.o_known[o, c] += w
     empty = full and not any_pos
     if empty:
         t.o_tot[o, Lc] += w
@@ -906,17 +932,20 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
 
 # ---------------------------------------------------------------------------------- splits
 @njit
-def _side_entropy(side, total, n_out):
+def _side_entropy(side, total, n_out, q):
+    """Sum of the outcomes' binary entropies on one side; ``q[c]`` is the fraction of rows
+    where outcome ``c`` was known (1 with complete label sets)."""
     if total <= 0.0:
         return 0.0
     h = 0.0
     for c in range(n_out):
-        h += binary_entropy(side[c] / total)
+        if q[c] > 0.0:
+            h += binary_entropy(side[c] / (total * q[c]))
     return h
 
 
 @njit
-def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right):
+def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right, q):
     """Best (merit, threshold) of a binary numeric split on feature ``f`` at observer slot ``o``.
 
     Each outcome's values are a point mass at zero plus a Gaussian of its non-zero values; the
@@ -981,9 +1010,9 @@ def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right):
         frac = p.min_branch_fraction * W
         if (1 if lt > frac else 0) + (1 if rt > frac else 0) < 2:
             continue
-        post = (lt * _side_entropy(left, lt, n_out) + rt * _side_entropy(right, rt, n_out)) / (
-            lt + rt
-        )
+        post = (
+            lt * _side_entropy(left, lt, n_out, q) + rt * _side_entropy(right, rt, n_out, q)
+        ) / (lt + rt)
         merit = pre_h - post
         if merit > best:
             best = merit
@@ -992,7 +1021,7 @@ def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right):
 
 
 @njit
-def attempt_split(t, s, p, leaf, means, stds, left, right):
+def attempt_split(t, s, p, leaf, means, stds, left, right, q):
     """Hoeffding test at an active leaf: split it, pre-prune it, or wait. Returns True on split."""
     o = t.oslot[leaf]
     Lc = t.label_map.shape[0]
@@ -1002,17 +1031,19 @@ def attempt_split(t, s, p, leaf, means, stds, left, right):
     m = t.mslot[leaf]
     if W <= 0.0 or t.ls_distinct[m] <= 1.0:
         return False  # one label set so far: nothing to separate
+    for c in range(Lc + 2):
+        q[c] = t.o_known[o, c] / W
     for c in range(Lc + 1):
-        if t.o_tot[o, c] > p.max_share_to_split * W:
+        if t.o_tot[o, c] > p.max_share_to_split * t.o_known[o, c]:
             return False
-    pre = _side_entropy(t.o_tot[o], W, Lc + 1)
+    pre = _side_entropy(t.o_tot[o], W, Lc + 1, q)
     d = t.o_w.shape[2]
     best = -np.inf
     second = -np.inf
     best_f = -1
     best_thr = 0.0
     for f in range(d):
-        merit, thr = best_split_for_feature(t, p, o, f, pre, means, stds, left, right)
+        merit, thr = best_split_for_feature(t, p, o, f, pre, means, stds, left, right, q)
         if merit > best:
             second = best
             best = merit
@@ -1283,13 +1314,14 @@ def tree_run(
     nb_logit = np.zeros(Lc)
     yrow = np.zeros(Lc, dtype=np.uint8)
     krow = np.ones(Lc, dtype=np.uint8)
-    kmax = max(int(p.knn_k), 1)
+    kmax = 4 * max(int(p.knn_k), 1)
     sims = np.zeros(kmax)
     ids = np.zeros(kmax, dtype=np.int64)
     means = np.zeros(Lc + 2)
     stds = np.zeros(Lc + 2)
     left = np.zeros(Lc + 2)
     right = np.zeros(Lc + 2)
+    qbuf = np.ones(Lc + 2)
     path = np.zeros(t.feat.shape[0] + 1, dtype=np.int64)
     stack = np.zeros(t.feat.shape[0] + 2, dtype=np.int64)
     log_alpha = math.log(2.0 / p.switch_significance)
@@ -1370,7 +1402,7 @@ def tree_run(
                 and t.oslot[leaf] >= 0
                 and t.weight[leaf] - t.last[leaf] >= p.grace_period
             ):
-                attempt_split(t, s, p, leaf, means, stds, left, right)
+                attempt_split(t, s, p, leaf, means, stds, left, right, qbuf)
         # alternate subtrees on the path, top down (a swap frees everything below it)
         for j in range(depth):
             node = path[j]
@@ -1394,7 +1426,7 @@ def tree_run(
                 and t.oslot[aleaf] >= 0
                 and t.weight[aleaf] - t.last[aleaf] >= p.grace_period
             ):
-                attempt_split(t, s, p, aleaf, means, stds, left, right)
+                attempt_split(t, s, p, aleaf, means, stds, left, right, qbuf)
             t.errs[node] += err
             t.errn[node] += 1.0
             t.errs[alt] += err_alt

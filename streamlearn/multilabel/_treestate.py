@@ -41,7 +41,7 @@ class TreeShape:
         return 8 * (20 + 2 * (self.Lc + 1)) + 8 * 436
 
     def oslot_bytes(self) -> int:
-        return 8 * (3 * self.d * (self.Lc + 2) + 2 * self.d + 2 * (self.Lc + 2))
+        return 8 * (3 * self.d * (self.Lc + 2) + 2 * self.d + 3 * (self.Lc + 2))
 
     def mslot_bytes(self) -> int:
         return 8 * (self.d * self.Lc + self.Lc + self.Lc * K.N_MODELS + self.W + 4 + 2 * self.K) + (
@@ -89,6 +89,7 @@ def new_tree(
         o_max=np.full((oslots, d), -np.inf),
         o_tot=np.zeros((oslots, Lc + 2)),
         o_mass=np.zeros((oslots, Lc + 2)),
+        o_known=np.zeros((oslots, Lc + 2)),
         oslot_free=np.zeros(oslots, np.int64),
         lr_w=np.zeros((mslots, d, Lc)),
         lr_b=np.zeros((mslots, Lc)),
@@ -155,6 +156,7 @@ _OSLOT_FIELDS = {
     "o_max": -np.inf,
     "o_tot": 0,
     "o_mass": 0,
+    "o_known": 0,
     "oslot_free": 0,
 }
 _MSLOT_FIELDS = {
@@ -326,6 +328,7 @@ def restrict_tree(t: K.Tree, keep: np.ndarray, label_map: np.ndarray) -> K.Tree:
         "o_s2": t.o_s2[:, lab2, :],
         "o_tot": t.o_tot[:, lab2],
         "o_mass": t.o_mass[:, lab2],
+        "o_known": t.o_known[:, lab2],
         "lr_w": t.lr_w[:, :, keep],
         "lr_b": t.lr_b[:, keep],
         "loss": t.loss[:, keep, :],

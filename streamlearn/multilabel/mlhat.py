@@ -326,6 +326,7 @@ def _pad_tree(t: K.Tree, d: int, L: int) -> K.Tree:
         "o_max": pad(t.o_max, 1, dd, -np.inf),
         "o_tot": pad_out(t.o_tot),
         "o_mass": pad_out(t.o_mass),
+        "o_known": pad_out(t.o_known),
         "lr_w": pad(pad(t.lr_w, 2, dl), 1, dd),
         "lr_b": pad(t.lr_b, 1, dl),
         "loss": pad(t.loss, 1, dl),
