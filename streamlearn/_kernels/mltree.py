@@ -1102,6 +1102,7 @@ def do_split(t, s, p, leaf, f, thr, means, stds, left, right):
     m_parent = t.mslot[leaf]
     m_right = alloc_mslot(t)
     copy_mslot(t, m_parent, m_right)
+    W = t.o_tot[o, T]
     for child, side, m in ((ln, left, m_parent), (rn, right, m_right)):
         t.parent[child] = leaf
         t.depth[child] = t.depth[leaf] + 1
@@ -1110,7 +1111,8 @@ def do_split(t, s, p, leaf, f, thr, means, stds, left, right):
         t.weight[child] = side[T]
         for c in range(Lc + 1):
             t.lw[child, c] = side[c]
-            t.kw[child, c] = side[T]
+            # known weight: the leaf's known fraction of the side (as the split merit assumes)
+            t.kw[child, c] = side[T] * t.o_known[o, c] / W if W > 0.0 else side[T]
         t.last[child] = side[T]
     # recent rows go where the split sends them
     W = t.ring.shape[1]
