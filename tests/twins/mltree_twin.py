@@ -14,7 +14,10 @@ rows wherever possible, not from the kernels' incremental arrays:
 
 Outcomes of a row, for a tree over ``Lc`` labels: label ``c`` when it is known and positive;
 "no label" (index ``Lc``) when every label is known and none is positive; "total" (``Lc + 1``)
-always. Unknown labels count as "not this outcome" (the kernels' documented model).
+always. An outcome is *known* in a row when its label is known ("no label": every label known;
+"total": always). With partial label sets, labels are taken as missing at random: statistics of
+the rows where a label is known and false are estimated as the known fraction ``q`` of the
+statistics of all rows minus those of its positive rows.
 """
 
 from __future__ import annotations
@@ -145,10 +148,17 @@ def twin_observers(
     o_max = [-math.inf] * d
     o_tot = [0.0] * (T + 1)
     o_mass = [0.0] * (T + 1)
+    o_known = [0.0] * (T + 1)
     for (idx, val), y, k, w in zip(rows, ys, knowns, weights):
         if w <= 0.0:
             continue
-        pos, _, empty = outcomes(y, k)
+        pos, full, empty = outcomes(y, k)
+        for c in range(Lc):
+            if k[c]:
+                o_known[c] += w
+        if full:
+            o_known[Lc] += w
+        o_known[T] += w
         outs = [*pos, *([Lc] if empty else []), T]
         rowsum = 0.0
         for v in val:
@@ -166,7 +176,7 @@ def twin_observers(
                 o_s1[c][f] += w * v
                 o_s2[c][f] += w * v * v
     return {"o_w": o_w, "o_s1": o_s1, "o_s2": o_s2, "o_min": o_min, "o_max": o_max,
-            "o_tot": o_tot, "o_mass": o_mass}  # fmt: skip
+            "o_tot": o_tot, "o_mass": o_mass, "o_known": o_known}  # fmt: skip
 
 
 def twin_scaling(rows: list[Row], d: int) -> tuple[list[float], list[float]]:
@@ -208,6 +218,26 @@ class LeafRows:
             for c in [*pos, *([Lc] if empty else []), Lc + 1]:
                 tot[c] += w
         return tot
+
+    def known_weights(self) -> list[float]:
+        """Per outcome, the weight of the rows where it is known."""
+        Lc = self.n_labels
+        kn = [0.0] * (Lc + 2)
+        for k, w in zip(self.knowns, self.weights):
+            if w <= 0.0:
+                continue
+            for c in range(Lc):
+                if k[c]:
+                    kn[c] += w
+            if all(k):
+                kn[Lc] += w
+            kn[Lc + 1] += w
+        return kn
+
+    def known_fraction(self) -> list[float]:
+        """``q``: per outcome, the fraction of the leaf's weight where it is known."""
+        kn = self.known_weights()
+        return [x / kn[-1] if kn[-1] > 0.0 else 0.0 for x in kn]
 
     def observed(self, f: int) -> list[list[tuple[float, float]]]:
         """Per outcome, the (weight, value) observations of feature ``f`` (zeros of sparse rows
@@ -266,12 +296,14 @@ def twin_split_at(leaf: LeafRows, f: int, thr: float) -> tuple[list[float], list
     return left, right
 
 
-def twin_side_entropy(side: list[float]) -> float:
-    """Entropy of labels + "no label" of one side (its last entry is the side's total)."""
+def twin_side_entropy(side: list[float], q: list[float]) -> float:
+    """Entropy of labels + "no label" of one side (its last entry is the side's total): the
+    binary entropy of each outcome's rate among the rows where it is known (estimated as the
+    fraction ``q`` of the side's rows); outcomes never known do not count."""
     total = side[-1]
     if total <= 0.0:
         return 0.0
-    return sum(twin_binary_entropy(x / total) for x in side[:-1])
+    return sum(twin_binary_entropy(x / (total * qc)) for x, qc in zip(side[:-1], q) if qc > 0.0)
 
 
 def twin_candidates(leaf: LeafRows, f: int, n_split_points: int) -> list[float]:
@@ -304,8 +336,9 @@ def twin_split_merit(leaf: LeafRows, f: int, thr: float, min_branch_fraction: fl
     lt, rt = left[-1], right[-1]
     if not (lt > min_branch_fraction * W and rt > min_branch_fraction * W):
         return -math.inf
-    pre = twin_side_entropy(tot)
-    post = (lt * twin_side_entropy(left) + rt * twin_side_entropy(right)) / (lt + rt)
+    q = leaf.known_fraction()
+    pre = twin_side_entropy(tot, q)
+    post = (lt * twin_side_entropy(left, q) + rt * twin_side_entropy(right, q)) / (lt + rt)
     return pre - post
 
 
@@ -333,7 +366,8 @@ def twin_attempt_split(leaf: LeafRows, n_distinct: float, p) -> tuple[str, float
     W = tot[-1]
     if W <= 0.0 or n_distinct <= 1.0:
         return "wait", math.nan, math.nan, math.nan
-    if any(x > p.max_share_to_split * W for x in tot[:-1]):
+    known = leaf.known_weights()
+    if any(x > p.max_share_to_split * kn for x, kn in zip(tot[:-1], known)):
         return "wait", math.nan, math.nan, math.nan
     merits = sorted(
         (
@@ -397,7 +431,8 @@ def twin_knn(
     scaling: Scaling | None,
 ) -> list[tuple[int, float]]:
     """The ``k`` readable recent rows most cosine-similar to ``query``, most similar first; on
-    equal similarity the more recent row first. Returns (rid, similarity) pairs."""
+    equal similarity the more recent row first. Returns (rid, similarity) pairs. (The leaf
+    model takes ``4 * knn_k`` candidates, so that each label finds ``knn_k`` that know it.)"""
     qz = scaled_row(query, dense, scaling)
     qmap = dict(zip(query[0], qz))
     qn = math.sqrt(sum(z * z for z in qz))
@@ -418,12 +453,17 @@ def twin_knn(
 
 
 def twin_knn_vote(
-    neighbours: list[tuple[int, float]], store: TwinStore, cols: list[int], prior: list[float]
+    candidates: list[tuple[int, float]],
+    store: TwinStore,
+    cols: list[int],
+    prior: list[float],
+    k: int,
 ) -> list[float]:
-    """Per label: the share of positives among the neighbours where it is known (else prior)."""
+    """Per label: the share of positives among the ``k`` most similar candidates where the
+    label is known (else the prior)."""
     out = []
     for c, col in enumerate(cols):
-        known = [store.rows[rid][2][col] for rid, _ in neighbours if store.rows[rid][3][col]]
+        known = [store.rows[rid][2][col] for rid, _ in candidates if store.rows[rid][3][col]][:k]
         out.append(sum(known) / len(known) if known else prior[c])
     return out
 
@@ -440,41 +480,59 @@ def _positive(leaf: LeafRows, c: int) -> list[bool]:
     return [bool(k[c] and y[c]) for y, k in zip(leaf.ys, leaf.knowns)]
 
 
+def _nb_class_weights(leaf: LeafRows, c: int) -> tuple[float, float, float, float]:
+    """(W, positive weight, known weight, q) of label ``c`` at the leaf."""
+    W = sum(w for w in leaf.weights if w > 0.0)
+    pos = _positive(leaf, c)
+    wp = sum(w for w, q in zip(leaf.weights, pos) if q and w > 0.0)
+    wk = sum(w for w, k in zip(leaf.weights, leaf.knowns) if k[c] and w > 0.0)
+    return W, wp, wk, wk / W
+
+
+def _nb_probability(wp: float, wk: float, logit: float) -> float:
+    """A label that was never or always positive where known gets that frequency."""
+    if wp <= 0.0 or wk - wp <= 0.0:
+        return wp / wk if wk > 0.0 else 0.0
+    return sigmoid(logit)
+
+
 def twin_nb_gaussian(leaf: LeafRows, query: Row, alpha: float) -> tuple[list[float], list[float]]:
     """Gaussian naive Bayes per label on dense rows: (logits, probabilities).
 
-    Class "positive" = rows where the label is known and true, "negative" = all other rows.
-    Prior log-odds with ``alpha`` smoothing; per feature a Gaussian per class (biased variance,
-    floored at ``1e-9 + 1e-3 * var(all)``; an empty class uses the statistics of all rows).
-    A label that is always or never positive gets its frequency, not the model.
+    Positives: rows where the label is known and true. Negatives: rows where it is known and
+    false, their weight and feature sums estimated as ``q * (all rows) - positives`` (``q``:
+    fraction of the weight where the label is known). Prior log-odds with ``alpha`` smoothing;
+    per feature a Gaussian per class (biased variance, floored at ``1e-9 + 1e-3 * var(all)``;
+    a class without weight uses the statistics of all rows).
     """
     learned = [(dict(zip(*row)), y, k, w)
                for row, y, k, w in zip(leaf.rows, leaf.ys, leaf.knowns, leaf.weights) if w > 0.0]  # fmt: skip
-    W = sum(w for *_, w in learned)
     logits, probs = [], []
     for c in range(leaf.n_labels):
-        positive = [bool(k[c] and y[c]) for _, y, k, _ in learned]
-        wp = sum(w for (*_, w), q in zip(learned, positive) if q)
-        wn = W - wp
-        logit = math.log((wp + alpha) / (wn + alpha))
+        W, wp, wk, q = _nb_class_weights(leaf, c)
+        logit = math.log((wp + alpha) / (max(wk - wp, 0.0) + alpha))
         for f, v in zip(*query):
-            allv, pv, nv = [], [], []
-            for (x, _, _, w), q in zip(learned, positive):
-                if f in x:
-                    allv.append((w, x[f]))
-                    (pv if q else nv).append((w, x[f]))
+            allv = [(w, x[f]) for x, _, _, w in learned if f in x]
+            posv = [(w, x[f]) for x, y, k, w in learned if f in x and k[c] and y[c]]
             nt, mt, vt = _weighted_mean_var(allv)
             if nt <= 0.0:
                 continue
             floor = 1e-9 + 1e-3 * max(vt, 0.0)
             vt = max(vt, floor)
-            n_p, mp, vp = _weighted_mean_var(pv)
+            n_p, mp, vp = _weighted_mean_var(posv)
             mp, vp = (mp, max(vp, floor)) if n_p > 0.0 else (mt, vt)
-            n_n, mn, vn = _weighted_mean_var(nv)
-            mn, vn = (mn, max(vn, floor)) if n_n > 0.0 else (mt, vt)
+            # the negatives' sums, estimated
+            nn = q * nt - n_p
+            if nn > 1e-9:
+                s1 = q * sum(w * x for w, x in allv) - sum(w * x for w, x in posv)
+                s2 = q * sum(w * x * x for w, x in allv) - sum(w * x * x for w, x in posv)
+                mn = s1 / nn
+                vn = max(s2 / nn - mn * mn, floor)
+            else:
+                mn, vn = mt, vt
             logit += twin_normal_logpdf(v, mp, vp) - twin_normal_logpdf(v, mn, vn)
         logits.append(logit)
-        probs.append(wp / W if wp <= 0.0 or wn <= 0.0 else sigmoid(logit))
+        probs.append(_nb_probability(wp, wk, logit))
     return logits, probs
 
 
@@ -485,31 +543,36 @@ def twin_nb_multinomial(
 
     ``log P(x | class) = sum_f x_f log((count_f + alpha) / (mass + alpha d))`` where ``count_f``
     is the class's weighted sum of feature ``f`` and ``mass`` its weighted sum of row sums
-    (counts are non-negative: a negative sum, from signed values, counts as 0).
-    Classes and the frequency fallback as in :func:`twin_nb_gaussian`.
+    (counts are non-negative: a negative sum, from signed values, counts as 0). Classes, the
+    negatives' estimate and the frequency fallback as in :func:`twin_nb_gaussian`.
     """
-    W = sum(w for w in leaf.weights if w > 0.0)
     d = leaf.d
     logits, probs = [], []
     for c in range(leaf.n_labels):
+        W, wp, wk, q = _nb_class_weights(leaf, c)
         pos = _positive(leaf, c)
-        wp = sum(w for w, q in zip(leaf.weights, pos) if q and w > 0.0)
-        wn = W - wp
-        cnt = {True: [0.0] * d, False: [0.0] * d}
-        mass = {True: 0.0, False: 0.0}
-        for (idx, val), q, w in zip(leaf.rows, pos, leaf.weights):
+        count_all, count_pos = [0.0] * d, [0.0] * d
+        mass_all = mass_pos = 0.0
+        for (idx, val), is_pos, w in zip(leaf.rows, pos, leaf.weights):
             if w <= 0.0:
                 continue
             for f, v in zip(idx, val):
-                cnt[q][f] += w * v
-                mass[q] += w * v
-        logit = math.log((wp + alpha) / (wn + alpha))
+                count_all[f] += w * v
+                mass_all += w * v
+                if is_pos:
+                    count_pos[f] += w * v
+                    mass_pos += w * v
+        mass_neg = max(q * mass_all - mass_pos, 0.0)
+        mass_pos = max(mass_pos, 0.0)
+        logit = math.log((wp + alpha) / (max(wk - wp, 0.0) + alpha))
         for f, v in zip(*query):
-            lp = math.log((max(cnt[True][f], 0.0) + alpha) / (max(mass[True], 0.0) + alpha * d))
-            ln = math.log((max(cnt[False][f], 0.0) + alpha) / (max(mass[False], 0.0) + alpha * d))
+            cp = max(count_pos[f], 0.0)
+            cn = max(q * count_all[f] - count_pos[f], 0.0)
+            lp = math.log((cp + alpha) / (mass_pos + alpha * d))
+            ln = math.log((cn + alpha) / (mass_neg + alpha * d))
             logit += v * (lp - ln)
         logits.append(logit)
-        probs.append(wp / W if wp <= 0.0 or wn <= 0.0 else sigmoid(logit))
+        probs.append(_nb_probability(wp, wk, logit))
     return logits, probs
 
 
@@ -636,16 +699,18 @@ def twin_leaf_predict(
             pm[MC] = [float(b) for b in bits]
             valid[MC] = True
     if (mask >> REC) & 1:
-        for rid in view.ring_newest_first():
-            if store.valid(rid):
-                _, _, y, k = store.rows[rid]
-                pm[REC] = [float(y[col]) if k[col] else view.prior[c] for c, col in enumerate(cols)]
-                valid[REC] = True
-                break
+        # per label, its value in the newest readable recent row where it is known
+        readable = [rid for rid in view.ring_newest_first() if store.valid(rid)]
+        if readable:
+            valid[REC] = True
+            for c, col in enumerate(cols):
+                vals = [store.rows[rid][2][col] for rid in readable if store.rows[rid][3][col]]
+                pm[REC][c] = float(vals[0]) if vals else view.prior[c]
     if (mask >> KNN) & 1:
-        nb = twin_knn(query, view.ring_newest_first(), store, int(p.knn_k), dense, scaling)
+        k = max(int(p.knn_k), 1)
+        nb = twin_knn(query, view.ring_newest_first(), store, 4 * k, dense, scaling)
         if nb:
-            pm[KNN] = twin_knn_vote(nb, store, cols, view.prior)
+            pm[KNN] = twin_knn_vote(nb, store, cols, view.prior, int(p.knn_k))
             valid[KNN] = True
     if (mask >> NB) & 1 and view.has_oslot and sum(w for w in leaf.weights if w > 0.0) > 0.0:
         fn = twin_nb_gaussian if dense else twin_nb_multinomial

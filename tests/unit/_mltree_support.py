@@ -22,10 +22,9 @@ from streamlearn.schema import Schema
 JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") in ("", "0")
 SCALE = 1.0 if JIT else 0.25
 
-HUGE = 1e18
-NO_CACHE = np.zeros(
-    (0, 0)
-)  # tree_run's kNN similarity cache, disabled  # a grace period that never ends: no split attempt
+HUGE = 1e18  # a grace period that never ends: no split attempt
+NO_CACHE = np.zeros((0, 0))  # tree_run's kNN similarity cache, disabled
+NO_COLS = np.zeros(0, np.int64)
 
 
 def reps(n: int) -> int:
@@ -33,9 +32,15 @@ def reps(n: int) -> int:
 
 
 def make_params(dense: bool, **overrides: Any) -> K.Params:
-    """The kernels' parameters as MLHAT builds them, with overrides (every value a float)."""
+    """The kernels' parameters as MLHAT builds them, with overrides (every value a float).
+
+    Drift detection (node detectors, alternate subtrees) is off unless asked for: these tests
+    are about the building blocks of one tree.
+    """
     schema = Schema(features=["f"], labels=["l"], sparse=not dense)
     p = MLHAT().set_schema(schema)._params()
+    if "drift" in p._fields:
+        overrides.setdefault("drift", 0.0)
     return p._replace(**{k: float(v) for k, v in overrides.items()})
 
 
@@ -170,7 +175,7 @@ def append(s: K.Store, data: Data, start: int, stop: int) -> int:
 def run(
     t: K.Tree, s: K.Store, p: K.Params, data: Data, start: int, stop: int, *,
     predict: bool = True, learn: bool = True, out: np.ndarray | None = None,
-    cache: np.ndarray = NO_CACHE, rid0: int | None = None,
+    cache: np.ndarray = NO_CACHE, cache_col: np.ndarray = NO_COLS, rid0: int | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Append rows ``start:stop`` to the store (when learning, unless their first store id
     ``rid0`` is given: appended already) and run the tree over them."""
@@ -180,7 +185,7 @@ def run(
         rid0 = append(s, data, start, stop) if learn else 0
     K.tree_run(
         t, s, p, data.indptr, data.indices, data.data, data.Y, data.Kmat, data.known is not None,
-        rid0, start, stop, out, predict, learn, cache,
+        rid0, start, stop, out, predict, learn, cache, cache_col,
     )  # fmt: skip
     return out
 

@@ -42,6 +42,8 @@ from tests.twins.mltree_twin import (
 from tests.twins.rng_twin import TwinXoshiro256
 from tests.unit._mltree_support import (
     HUGE,
+    NO_CACHE,
+    NO_COLS,
     SCALE,
     Data,
     copy_tree,
@@ -217,7 +219,7 @@ def _check_observers(t: K.Tree, leaf: int, lr: LeafRows) -> None:
     tw = twin_observers(lr.rows, lr.ys, lr.knowns, lr.weights, lr.d, lr.dense)
     o = int(t.oslot[leaf])
     assert o >= 0
-    for name in ("o_w", "o_s1", "o_s2", "o_min", "o_max", "o_tot", "o_mass"):
+    for name in ("o_w", "o_s1", "o_s2", "o_min", "o_max", "o_tot", "o_mass", "o_known"):
         np.testing.assert_allclose(
             getattr(t, name)[o], np.array(tw[name]), rtol=1e-12, err_msg=name
         )
@@ -280,6 +282,42 @@ def test_root_statistics_stay_exact_after_it_splits(dense: bool, p_known: float 
     assert splits > 0
 
 
+def _drifting_data(rng: np.random.Generator, n: int, dense: bool) -> Data:
+    """Labels given by one feature, then (second half) by another: subtrees go stale."""
+    data = random_data(rng, n, 4, 3, dense=dense, kinds=(0, 2, 3))
+    X = data.dense_matrix()
+    half = n // 2
+    for j in range(3):
+        data.Y[:half, j] = X[:half, j % 4] > np.median(X[:, j % 4])
+        data.Y[half:, j] = X[half:, (j + 2) % 4] <= np.median(X[:, (j + 2) % 4])
+    return data
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+def test_complete_label_sets_count_in_every_known_weight_of_every_node(dense: bool) -> None:
+    """With complete label sets every row that reaches a node, leaf or branch, main or
+    alternate subtree, counts in its weight and in every "known" weight, "no label" included.
+    (A split child starts from estimates: kw = its estimated weight, so the equality holds.)"""
+    rng = np.random.default_rng([53, int(dense)])
+    started = background_branches = 0
+    for rep in range(reps(3)):
+        data = _drifting_data(rng, 1600, dense)
+        t = make_tree(4, [0, 1, 2], seed=rep)
+        p = make_params(
+            dense, grace_period=30, tau=0.5, drift=1.0, drift_window=100, max_share_to_split=1.0
+        )
+        s = new_store_for(data)
+        for a in range(0, data.n, 100):
+            t, _ = run_growing(t, s, p, data, a, a + 100)
+            hwm = int(t.meta[K.M_NODE_HWM])
+            live = [n for n in range(hwm) if t.feat[n] >= -1]
+            background_branches += sum(1 for n in live if t.bg[n] and t.feat[n] >= 0)
+            for n in live:
+                np.testing.assert_allclose(t.kw[n], t.weight[n], rtol=1e-12, err_msg=f"node {n}")
+        started += int(t.meta[K.M_ALT_STARTED])
+    assert started > 0 and background_branches > 0, (started, background_branches)
+
+
 # ==================================================================================== splits
 
 
@@ -303,7 +341,13 @@ def _learned_leaf(
 
 
 def _scratch(Lc: int) -> tuple[np.ndarray, ...]:
+    """means, stds, left, right buffers of the split kernels."""
     return tuple(np.zeros(Lc + 2) for _ in range(4))
+
+
+def _q(lr: LeafRows) -> np.ndarray:
+    """The known fraction of each outcome (the split kernels' ``q``), from the rows."""
+    return np.array(lr.known_fraction())
 
 
 @pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
@@ -320,9 +364,10 @@ def test_best_split_for_feature_matches_twin(
         o = int(t.oslot[root])
         Lc = lr.n_labels
         tot = lr.outcome_weights()
-        pre = twin_side_entropy(tot)
+        q = _q(lr)
+        pre = twin_side_entropy(tot, q.tolist())
         for f in range(data.d):
-            merit, thr = K.best_split_for_feature(t, p, o, f, pre, *_scratch(Lc))
+            merit, thr = K.best_split_for_feature(t, p, o, f, pre, *_scratch(Lc), q)
             best, best_thr, merits = twin_best_split_for_feature(
                 lr, f, int(p.n_split_points), p.min_branch_fraction
             )
@@ -362,8 +407,8 @@ def test_best_split_for_feature_on_small_discrete_leaves(
     p = make_params(dense, grace_period=HUGE, n_split_points=nsp, min_branch_fraction=0.0)
     run(t, new_store_for(data), p, data, 0, n)
     lr = _leaf_rows(data, list(range(n)), [0, 1, 2], [1.0] * n)
-    pre = twin_side_entropy(lr.outcome_weights())
-    merit, thr = K.best_split_for_feature(t, p, int(t.oslot[0]), 0, pre, *_scratch(3))
+    pre = twin_side_entropy(lr.outcome_weights(), lr.known_fraction())
+    merit, thr = K.best_split_for_feature(t, p, int(t.oslot[0]), 0, pre, *_scratch(3), _q(lr))
     best, _, merits = twin_best_split_for_feature(lr, 0, nsp, 0.0)
     if best == -math.inf:
         assert merit == -math.inf
@@ -398,7 +443,10 @@ def test_attempt_split_decision_matches_twin() -> None:
         if not math.isnan(eps) and abs(margin - eps) < 1e-9:
             continue  # on the edge of the bound: rounding decides
         t2 = copy_tree(t)
-        got = _decision(t2, root, bool(K.attempt_split(t2, s, p, root, *_scratch(lr.n_labels))))
+        q_buf = np.ones(lr.n_labels + 2)
+        got = _decision(
+            t2, root, bool(K.attempt_split(t2, s, p, root, *_scratch(lr.n_labels), q_buf))
+        )
         assert got == expect, (rep, eps, margin, best)
         assert t2.last[root] == t.weight[root]
         seen[got] += 1
@@ -427,12 +475,15 @@ def test_label_set_distinct_count_follows_the_rows() -> None:
         assert t.ls_distinct[t.mslot[0]] == len(sets)
 
 
-def test_binary_sparse_split_is_exact() -> None:
+@pytest.mark.parametrize("p_known", [None, 0.6], ids=["complete", "partial"])
+def test_binary_sparse_split_is_exact(p_known: float | None) -> None:
     """Binary sparse features: the split at half the one non-zero value separates zeros from
-    ones, and the children's estimated label weights are the true counts."""
-    rng = np.random.default_rng(9)
+    ones, and the children's estimated label weights are the true counts (known positives);
+    their known weights are the side's weight times the leaf's known fraction."""
+    rng = np.random.default_rng([9, int(p_known is None)])
     for rep in range(reps(12)):
-        data = random_data(rng, int(rng.integers(10, 300)), 4, 3, dense=False, kinds=(2,))
+        data = random_data(rng, int(rng.integers(10, 300)), 4, 3, dense=False, kinds=(2,),
+                           p_known=p_known)  # fmt: skip
         t = make_tree(4, [0, 1, 2], seed=rep)
         p = make_params(False, grace_period=HUGE, min_branch_fraction=0.0)
         s = new_store_for(data)
@@ -442,15 +493,18 @@ def test_binary_sparse_split_is_exact() -> None:
         if X[:, f].min() == X[:, f].max():
             continue
         o = int(t.oslot[0])
-        merit, thr = K.best_split_for_feature(t, p, o, f, 0.0, *_scratch(3))
+        lr = _leaf_rows(data, list(range(data.n)), [0, 1, 2], [1.0] * data.n)
+        merit, thr = K.best_split_for_feature(t, p, o, f, 0.0, *_scratch(3), _q(lr))
         assert thr == 0.5 and merit > -math.inf
         assert K.do_split(t, s, p, 0, f, thr, *_scratch(3))
+        Kn = np.ones_like(data.Y) if data.known is None else data.known
         for child, side in ((t.left[0], X[:, f] == 0.0), (t.right[0], X[:, f] == 1.0)):
-            ys = data.Y[side]
+            pos = data.Y[side] & Kn[side]
+            full = Kn[side].all(axis=1)
             assert t.weight[child] == side.sum()
-            np.testing.assert_array_equal(t.lw[child, :3], ys.sum(axis=0))
-            assert t.lw[child, 3] == np.sum(ys.sum(axis=1) == 0)
-            np.testing.assert_array_equal(t.kw[child], np.full(4, side.sum()))
+            np.testing.assert_array_equal(t.lw[child, :3], pos.sum(axis=0))
+            assert t.lw[child, 3] == np.sum(full & (pos.sum(axis=1) == 0))
+            np.testing.assert_allclose(t.kw[child], side.sum() * _q(lr)[:-1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
@@ -490,7 +544,8 @@ def test_do_split_children_ring_and_warm_start(dense: bool, max_depth: int) -> N
             assert t.weight[child] == pytest.approx(side[-1], abs=1e-9)
             assert t.last[child] == t.weight[child]
             np.testing.assert_allclose(t.lw[child], side[:-1], atol=1e-9)
-            np.testing.assert_allclose(t.kw[child], np.full(L + 1, side[-1]), atol=1e-9)
+            # known weights: the side's weight times the leaf's known fraction of each outcome
+            np.testing.assert_allclose(t.kw[child], side[-1] * _q(lr)[:-1], atol=1e-9)
             if max_depth <= 1:
                 assert t.active[child] == 0 and t.oslot[child] == -1
             else:
@@ -593,9 +648,10 @@ def _query(t: K.Tree, p: K.Params, data: Data, i: int):
     d = t.scale_mean.shape[0]
     idx = np.array(data.row(i)[0], np.int64)
     val = np.array(data.row(i)[1], np.float64)
-    xd, xz, inv_std, zval = np.zeros(d), np.zeros(d), np.ones(d), np.zeros(len(idx))
-    norm = K.prepare_row(t, p, idx, val, xd, xz, zval, inv_std)
-    return idx, val, xd, xz, inv_std, zval, norm
+    xd, xz, inv_std, shift = np.zeros(d), np.zeros(d), np.ones(d), np.zeros(d)
+    zval = np.zeros(len(idx))
+    norm = K.prepare_row(t, p, idx, val, xd, xz, zval, inv_std, shift)
+    return idx, val, xd, xz, inv_std, shift, zval, norm
 
 
 @pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
@@ -617,12 +673,14 @@ def test_predict_knn_matches_twin(dense: bool, p_known: float | None) -> None:
         tw = _mirror_store(data, G, G * d, n)
         view = _view(t, 0)
         for i in [*range(n, n + 20), *rng.integers(0, n, 5).tolist()]:
-            idx, val, xd, xz, inv_std, _, norm = _query(t, p, data, i)
+            idx, val, xd, xz, inv_std, shift, _, norm = _query(t, p, data, i)
             pm = np.full((K.N_MODELS, 2), -1.0)
-            sims, ids = np.zeros(k), np.zeros(k, np.int64)
-            ok = K.predict_knn(t, s, p, 0, 0, xz, norm, inv_std, pm, sims, ids, np.zeros((0, 0)), 0)
+            sims, ids = np.zeros(4 * k), np.zeros(4 * k, np.int64)  # as tree_run: 4 knn_k
+            ok = K.predict_knn(
+                t, s, p, 0, 0, xz, norm, inv_std, shift, pm, sims, ids, NO_CACHE, NO_COLS, 0
+            )
             K.clear_row(idx, xd, xz)
-            nb = twin_knn(data.row(i), view.ring_newest_first(), tw, k, dense, _scaling(t))
+            nb = twin_knn(data.row(i), view.ring_newest_first(), tw, 4 * k, dense, _scaling(t))
             assert bool(ok) == bool(nb)
             if not nb:
                 continue
@@ -632,7 +690,7 @@ def test_predict_knn_matches_twin(dense: bool, p_known: float | None) -> None:
             assert [int(s.seq[ids[j]]) for j in range(len(nb))] == [rid for rid, _ in nb]
             np.testing.assert_allclose(sims[: len(nb)], sim_list, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(
-                pm[K.KNN], twin_knn_vote(nb, tw, cols, view.prior), atol=1e-15
+                pm[K.KNN], twin_knn_vote(nb, tw, cols, view.prior, k), atol=1e-15
             )
     assert compared > 50 * SCALE and ties > 5 * SCALE, (compared, ties)
 
@@ -656,11 +714,12 @@ def test_knn_similarity_cache_is_shared_exactly_between_trees(dense: bool) -> No
         b = min(data.n, a + 50)
         rid0 = int(K.store_append(s, data.indptr, data.indices, data.data, data.Y, data.Kmat,
                                   False, a, b))  # fmt: skip
-        cache = np.full((b - a, s.seq.shape[0]), np.nan)
+        cache = np.full((b - a, s.seq.shape[0]), np.nan)  # every store slot cached
+        cols = np.arange(s.seq.shape[0])
         for j in range(2):
             trees[j] = TS.ensure_capacity(trees[j], TS.TreeShape(5, 3, 24, 64), 1e12)
             plain[j] = TS.ensure_capacity(plain[j], TS.TreeShape(5, 3, 24, 64), 1e12)
-            o1 = run(trees[j], s, p, data, a, b, cache=cache, rid0=rid0)
+            o1 = run(trees[j], s, p, data, a, b, cache=cache, cache_col=cols, rid0=rid0)
             o2 = run(plain[j], s, p, data, a, b, rid0=rid0)
             np.testing.assert_array_equal(o1[a:b], o2[a:b])
         assert np.isfinite(cache).any()
