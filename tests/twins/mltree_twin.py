@@ -279,7 +279,7 @@ def twin_split_at(leaf: LeafRows, f: int, thr: float) -> tuple[list[float], list
     tot = leaf.outcome_weights()
     obs = leaf.observed(f)
     values = [v for w, v in obs[-1]]
-    fmin, fmax = min(values), max(values)
+    fmin, fmax = min(values, default=math.inf), max(values, default=-math.inf)
     left, right = [], []
     for c in range(len(tot)):
         a, mu, sd = _gaussian(obs[c])

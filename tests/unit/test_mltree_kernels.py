@@ -514,11 +514,13 @@ def test_do_split_children_ring_and_warm_start(dense: bool, max_depth: int) -> N
     dropped = 0  # recent rows no longer in the store when their leaf split
     for rep in range(reps(10)):
         n, d, L, W = int(rng.integers(5, 120)), 4, 3, int(rng.integers(1, 20))
+        if rep == 0:  # a full ring over a store too small for it
+            n, W = 60, 16
         data = random_data(rng, n, d, L, dense=dense, p_known=[None, 0.7][rep % 2])
         t = make_tree(d, [0, 1, 2], window=W, seed=rep)
         p = make_params(dense, grace_period=HUGE, max_depth=max_depth)
         # a small store: some of the leaf's recent rows are no longer readable
-        G = int(rng.integers(2, 40))
+        G = int(rng.integers(2, 40)) if rep else 5
         s = TS.new_store(G, G * d, L)
         tw = TwinStore(G, G * d)
         for i in range(n):
