@@ -46,9 +46,9 @@ from streamlearn._kernels.mathx import binary_entropy, normal_cdf
 from streamlearn._kernels.rng import rng_poisson
 
 # ---------------------------------------------------------------------------------- layout
-MC, REC, KNN, NB, LR = 0, 1, 2, 3, 4
-N_MODELS = 5
-MODEL_NAMES = ("majority_labelset", "recency", "knn", "naive_bayes", "logistic")
+MC, REC, KNN, NB, LR, KNN_LS = 0, 1, 2, 3, 4, 5
+N_MODELS = 6
+MODEL_NAMES = ("majority_labelset", "recency", "knn", "naive_bayes", "logistic", "knn_labelset")
 
 # Tree.meta (int64) slots
 M_NODE_HWM = 0  # nodes ever allocated (high-water mark)
@@ -550,6 +550,32 @@ def predict_knn(
                 if kn >= kk:
                     break
         pm[KNN, c] = pos_ / kn if kn > 0.0 else leaf_prior(t, leaf, c)
+    # label-powerset vote: the label set (over this tree's labels) most frequent among the k
+    # nearest, ties to the nearest; unknown labels count as absent
+    nk = min(kk, nfound)
+    best_i = 0
+    best_v = 0
+    for i in range(nk):
+        votes = 1
+        for j in range(nk):
+            if j == i:
+                continue
+            same = True
+            for c in range(Lc):
+                col = t.label_map[c]
+                yi = s.y[ids[i], col] if s.known[ids[i], col] else 0
+                yj = s.y[ids[j], col] if s.known[ids[j], col] else 0
+                if yi != yj:
+                    same = False
+                    break
+            if same:
+                votes += 1
+        if votes > best_v:
+            best_v = votes
+            best_i = i
+    for c in range(Lc):
+        col = t.label_map[c]
+        pm[KNN_LS, c] = s.y[ids[best_i], col] if s.known[ids[best_i], col] else 0.0
     return True
 
 
@@ -745,11 +771,12 @@ def predict_leaf(
         for c in range(Lc):
             if pm[REC, c] < 0.0:
                 pm[REC, c] = leaf_prior(t, leaf, c)
-    if (mask >> KNN) & 1:
+    if (mask >> KNN) & 1 or (mask >> KNN_LS) & 1:
         if predict_knn(
             t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow
         ):
-            valid[KNN] = 1
+            valid[KNN] = (mask >> KNN) & 1
+            valid[KNN_LS] = (mask >> KNN_LS) & 1
     if (mask >> NB) & 1 and o >= 0:
         if predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
             valid[NB] = 1

@@ -201,9 +201,16 @@ class IHOMER(MultiLabelClassifier):
 
     def _new_tree_state(self, labels: np.ndarray) -> K.Tree:
         seed = (self.seed * 1_000_003 + self._next_tid) & 0x7FFFFFFF
-        return TS.new_tree(
-            self._shape(len(labels)), labels, seed, adwin_delta=self.tree.adwin_delta
-        )
+        t = TS.new_tree(self._shape(len(labels)), labels, seed, adwin_delta=self.tree.adwin_delta)
+        # every tree updates the feature scaling with every learned row (unweighted), so the
+        # existing trees all hold the same statistics: a new tree starts from them, which keeps
+        # standardised values, and the similarities the trees share, identical across trees
+        if self._trees:
+            src = next(iter(self._trees.values())).state
+            t.scale_mean[:] = src.scale_mean
+            t.scale_m2[:] = src.scale_m2
+            t.metaf[K.MF_SCALE_N] = src.metaf[K.MF_SCALE_N]
+        return t
 
     def _add_tree(self, labels: np.ndarray, state: K.Tree, warm: bool, index: int) -> _ClusterTree:
         ct = _ClusterTree(self._next_tid, labels, state, warm, index)
