@@ -222,7 +222,85 @@ def _delete_oldest(state, cap_rows, n_cols, total, variance, width, n_rows, n_bu
 
 
 @njit(inline="always")
-def _step(state, value, cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
+def _any_cut(state, cnt_off, tot_off, n_cols, n_rows, width, total, var_in_window, delta_prime,
+             mwl):  # fmt: skip
+    """River's scan of the cuts, oldest bucket first: is some cut significant?"""
+    n0 = 0.0
+    n1 = width
+    u0 = 0.0
+    u1 = total
+    for idx in range(n_rows - 1, -1, -1):
+        bucket_size = float(1 << idx)
+        cnt = int(state[cnt_off + idx])
+        b = tot_off + idx * n_cols
+        for k in range(cnt):
+            n0 += bucket_size
+            n1 -= bucket_size
+            t = state[b + k]
+            u0 += t
+            u1 -= t
+            if idx == 0 and k == cnt - 1:
+                return False
+            if n1 >= mwl and n0 >= mwl:
+                delta_mean = (u0 / n0) - (u1 / n1)
+                m_recip = 1.0 / (n0 - mwl + 1.0) + 1.0 / (n1 - mwl + 1.0)
+                epsilon = (
+                    math.sqrt(2.0 * m_recip * var_in_window * delta_prime)
+                    + 2.0 / 3.0 * delta_prime * m_recip
+                )
+                if abs(delta_mean) > epsilon:
+                    return True
+    return False
+
+
+@njit(inline="always")
+def _any_cut_vec(state, scratch, cnt_off, tot_off, n_cols, n_rows, width, total, var_in_window,
+                 delta_prime, mwl):  # fmt: skip
+    """Same answer as :func:`_any_cut` (River deletes the oldest bucket whichever cut is
+    significant): the running sums go to ``scratch`` in scan order, then every cut is tested
+    in a branch-free loop the compiler vectorises (IEEE division and square root per lane,
+    same operations in the same order: bit-identical tests)."""
+    s_n0 = scratch[0]
+    s_n1 = scratch[1]
+    s_u0 = scratch[2]
+    s_u1 = scratch[3]
+    n0 = 0.0
+    n1 = width
+    u0 = 0.0
+    u1 = total
+    m = 0
+    for idx in range(n_rows - 1, -1, -1):
+        bucket_size = float(1 << idx)
+        cnt = int(state[cnt_off + idx])
+        b = tot_off + idx * n_cols
+        for k in range(cnt):
+            n0 += bucket_size
+            n1 -= bucket_size
+            t = state[b + k]
+            u0 += t
+            u1 -= t
+            s_n0[m] = n0
+            s_n1[m] = n1
+            s_u0[m] = u0
+            s_u1[m] = u1
+            m += 1
+    # the newest bucket closes the window: it is not a cut (there n1 == 0 < mwl anyway)
+    c23 = 2.0 / 3.0
+    hits = 0
+    for i in range(m - 1):
+        a0 = s_n0[i]
+        a1 = s_n1[i]
+        delta_mean = (s_u0[i] / a0) - (s_u1[i] / a1)
+        m_recip = 1.0 / (a0 - mwl + 1.0) + 1.0 / (a1 - mwl + 1.0)
+        epsilon = (
+            math.sqrt(2.0 * m_recip * var_in_window * delta_prime) + c23 * delta_prime * m_recip
+        )
+        hits += (a1 >= mwl) & (a0 >= mwl) & (abs(delta_mean) > epsilon)
+    return hits > 0
+
+
+@njit(inline="always")
+def _step(state, scratch, value, cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
           total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
           n_detections):  # fmt: skip
     """One ADWIN update (River's insert_element + detect_change) on local scalars."""
@@ -274,12 +352,9 @@ def _step(state, value, cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
         state[var_off + nb + kn] = v12
         state[cnt_off + idx + 1] = kn + 1
         n_buckets += 1
-        for i in range(2, k):
+        for i in range(2, k):  # (slots past the count are never read: no clearing)
             state[tot_off + b + i - 2] = state[tot_off + b + i]
             state[var_off + b + i - 2] = state[var_off + b + i]
-        for i in range(k - 2, k):
-            state[tot_off + b + i] = 0.0
-            state[var_off + b + i] = 0.0
         state[cnt_off + idx] = k - 2
         if kn + 1 <= max_buckets:
             break
@@ -297,47 +372,21 @@ def _step(state, value, cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
     if phase == 0.0 and width > grace:
         reduce_width = True
         while reduce_width:
-            reduce_width = False
             # constant during one pass (a cut ends the pass)
             delta_prime = math.log(2.0 * math.log(width) / delta)
             var_in_window = variance / width
-            n0 = 0.0
-            n1 = width
-            u0 = 0.0
-            u1 = total
-            done = False
-            idx = n_rows - 1
-            while idx >= 0 and not done:
-                bucket_size = float(1 << idx)
-                cnt = int(state[cnt_off + idx])
-                b = tot_off + idx * n_cols
-                for k in range(cnt):
-                    n0 += bucket_size
-                    n1 -= bucket_size
-                    t = state[b + k]
-                    u0 += t
-                    u1 -= t
-                    if idx == 0 and k == cnt - 1:
-                        done = True
-                        break
-                    if n1 >= mwl and n0 >= mwl:
-                        delta_mean = (u0 / n0) - (u1 / n1)
-                        m_recip = 1.0 / (n0 - mwl + 1.0) + 1.0 / (n1 - mwl + 1.0)
-                        epsilon = (
-                            math.sqrt(2.0 * m_recip * var_in_window * delta_prime)
-                            + 2.0 / 3.0 * delta_prime * m_recip
-                        )
-                        if abs(delta_mean) > epsilon:
-                            reduce_width = True
-                            change = True
-                            if width > 0.0:
-                                total, variance, width, n_rows, n_buckets = _delete_oldest(
-                                    state, cap_rows, n_cols, total, variance, width, n_rows,
-                                    n_buckets,
-                                )  # fmt: skip
-                                done = True
-                                break
-                idx -= 1
+            if scratch.shape[1] > 0:
+                reduce_width = _any_cut_vec(state, scratch, cnt_off, tot_off, n_cols, n_rows,
+                                            width, total, var_in_window, delta_prime, mwl)  # fmt: skip
+            else:
+                reduce_width = _any_cut(state, cnt_off, tot_off, n_cols, n_rows, width, total,
+                                        var_in_window, delta_prime, mwl)  # fmt: skip
+            if reduce_width:
+                change = True
+                if width > 0.0:
+                    total, variance, width, n_rows, n_buckets = _delete_oldest(
+                        state, cap_rows, n_cols, total, variance, width, n_rows, n_buckets
+                    )
     total_width += width
     if change:
         n_detections += 1.0
@@ -381,6 +430,7 @@ def _run(state, values, n, out):
     drift = state[DRIFT] != 0.0
     (total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
      n_detections) = _load(state)  # fmt: skip
+    scratch = np.empty((4, cap_rows * n_cols), dtype=np.float64)
     k = 0
     for i in range(n):
         if drift:  # River's ADWIN.update resets after a detection
@@ -389,7 +439,7 @@ def _run(state, values, n, out):
              n_detections) = _load(state)  # fmt: skip
         (drift, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick,
          phase, n_detections) = _step(
-            state, values[i], cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
+            state, scratch, values[i], cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
             total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
             n_detections,
         )  # fmt: skip
@@ -411,7 +461,7 @@ def adwin_update(state, value):
     max_buckets = int(state[MAX_BUCKETS])
     (drift, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
      n_detections) = _step(
-        state, value, int(state[MAX_ROWS]), max_buckets + 1, max_buckets, state[DELTA],
+        state, state[:0].reshape((4, 0)), value, int(state[MAX_ROWS]), max_buckets + 1, max_buckets, state[DELTA],
         state[CLOCK], state[MIN_WINDOW], state[GRACE], total, variance, width, total_width,
         n_rows, n_buckets, max_n_buckets, tick, phase, n_detections,
     )  # fmt: skip
