@@ -254,53 +254,7 @@ def _any_cut(state, cnt_off, tot_off, n_cols, n_rows, width, total, var_in_windo
 
 
 @njit(inline="always")
-def _any_cut_vec(state, scratch, cnt_off, tot_off, n_cols, n_rows, width, total, var_in_window,
-                 delta_prime, mwl):  # fmt: skip
-    """Same answer as :func:`_any_cut` (River deletes the oldest bucket whichever cut is
-    significant): the running sums go to ``scratch`` in scan order, then every cut is tested
-    in a branch-free loop the compiler vectorises (IEEE division and square root per lane,
-    same operations in the same order: bit-identical tests)."""
-    s_n0 = scratch[0]
-    s_n1 = scratch[1]
-    s_u0 = scratch[2]
-    s_u1 = scratch[3]
-    n0 = 0.0
-    n1 = width
-    u0 = 0.0
-    u1 = total
-    m = 0
-    for idx in range(n_rows - 1, -1, -1):
-        bucket_size = float(1 << idx)
-        cnt = int(state[cnt_off + idx])
-        b = tot_off + idx * n_cols
-        for k in range(cnt):
-            n0 += bucket_size
-            n1 -= bucket_size
-            t = state[b + k]
-            u0 += t
-            u1 -= t
-            s_n0[m] = n0
-            s_n1[m] = n1
-            s_u0[m] = u0
-            s_u1[m] = u1
-            m += 1
-    # the newest bucket closes the window: it is not a cut (there n1 == 0 < mwl anyway)
-    c23 = 2.0 / 3.0
-    hits = 0
-    for i in range(m - 1):
-        a0 = s_n0[i]
-        a1 = s_n1[i]
-        delta_mean = (s_u0[i] / a0) - (s_u1[i] / a1)
-        m_recip = 1.0 / (a0 - mwl + 1.0) + 1.0 / (a1 - mwl + 1.0)
-        epsilon = (
-            math.sqrt(2.0 * m_recip * var_in_window * delta_prime) + c23 * delta_prime * m_recip
-        )
-        hits += (a1 >= mwl) & (a0 >= mwl) & (abs(delta_mean) > epsilon)
-    return hits > 0
-
-
-@njit(inline="always")
-def _step(state, scratch, value, cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
+def _step(state, value, cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
           total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
           n_detections):  # fmt: skip
     """One ADWIN update (River's insert_element + detect_change) on local scalars."""
@@ -375,12 +329,8 @@ def _step(state, scratch, value, cap_rows, n_cols, max_buckets, delta, clock, mw
             # constant during one pass (a cut ends the pass)
             delta_prime = math.log(2.0 * math.log(width) / delta)
             var_in_window = variance / width
-            if scratch.shape[1] > 0:
-                reduce_width = _any_cut_vec(state, scratch, cnt_off, tot_off, n_cols, n_rows,
-                                            width, total, var_in_window, delta_prime, mwl)  # fmt: skip
-            else:
-                reduce_width = _any_cut(state, cnt_off, tot_off, n_cols, n_rows, width, total,
-                                        var_in_window, delta_prime, mwl)  # fmt: skip
+            reduce_width = _any_cut(state, cnt_off, tot_off, n_cols, n_rows, width, total,
+                                    var_in_window, delta_prime, mwl)  # fmt: skip
             if reduce_width:
                 change = True
                 if width > 0.0:
@@ -417,7 +367,7 @@ def _store(state, drift, total, variance, width, total_width, n_rows, n_buckets,
     state[DRIFT] = 1.0 if drift else 0.0
 
 
-@njit(inline="always")
+@njit
 def _run(state, values, n, out):
     """Updates with ``values[:n]``; detection positions into ``out``; returns their count."""
     cap_rows = int(state[MAX_ROWS])
@@ -430,7 +380,6 @@ def _run(state, values, n, out):
     drift = state[DRIFT] != 0.0
     (total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
      n_detections) = _load(state)  # fmt: skip
-    scratch = np.empty((4, cap_rows * n_cols), dtype=np.float64)
     k = 0
     for i in range(n):
         if drift:  # River's ADWIN.update resets after a detection
@@ -439,7 +388,7 @@ def _run(state, values, n, out):
              n_detections) = _load(state)  # fmt: skip
         (drift, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick,
          phase, n_detections) = _step(
-            state, scratch, values[i], cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
+            state, values[i], cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
             total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
             n_detections,
         )  # fmt: skip
@@ -461,7 +410,7 @@ def adwin_update(state, value):
     max_buckets = int(state[MAX_BUCKETS])
     (drift, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
      n_detections) = _step(
-        state, state[:0].reshape((4, 0)), value, int(state[MAX_ROWS]), max_buckets + 1, max_buckets, state[DELTA],
+        state, value, int(state[MAX_ROWS]), max_buckets + 1, max_buckets, state[DELTA],
         state[CLOCK], state[MIN_WINDOW], state[GRACE], total, variance, width, total_width,
         n_rows, n_buckets, max_n_buckets, tick, phase, n_detections,
     )  # fmt: skip
