@@ -38,11 +38,15 @@ A window that would need a row beyond R (River would allocate one) drops its old
 instead, so the window then slides. River's own 32-bit tick wraps after 2**31 updates; the
 kernel wraps its tick the same way.
 
+Slots of a row past its bucket count hold stale values that are never read.
+
 Kernels (all ``@njit``, callable from other numba kernels):
 
 ``adwin_update(state, value) -> bool``
     One update in place; True when a drift is detected. If the previous update detected a
-    drift, the state is reset first (River's ``ADWIN.update`` does the same).
+    drift, the state is reset first (River's ``ADWIN.update`` does the same). Declared
+    ``inline="always"``: numba inlines it into each calling kernel (no call overhead; each
+    caller pays its compilation once, then the disk cache serves it).
 ``adwin_update_buffer_at(address, buffer_address, n, cap) -> int``
     The Python class's single-point path (see :class:`streamlearn.drift.ADWIN`): River's
     ADWIN can only detect on every ``clock``-th update, so the class buffers the values in
