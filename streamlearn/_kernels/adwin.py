@@ -38,11 +38,15 @@ A window that would need a row beyond R (River would allocate one) drops its old
 instead, so the window then slides. River's own 32-bit tick wraps after 2**31 updates; the
 kernel wraps its tick the same way.
 
+Slots of a row past its bucket count hold stale values that are never read.
+
 Kernels (all ``@njit``, callable from other numba kernels):
 
 ``adwin_update(state, value) -> bool``
     One update in place; True when a drift is detected. If the previous update detected a
-    drift, the state is reset first (River's ``ADWIN.update`` does the same).
+    drift, the state is reset first (River's ``ADWIN.update`` does the same). Declared
+    ``inline="always"``: numba inlines it into each calling kernel (no call overhead; each
+    caller pays its compilation once, then the disk cache serves it).
 ``adwin_update_buffer_at(address, buffer_address, n, cap) -> int``
     The Python class's single-point path (see :class:`streamlearn.drift.ADWIN`): River's
     ADWIN can only detect on every ``clock``-th update, so the class buffers the values in
@@ -187,164 +191,217 @@ def adwin_width(state):
     return state[WIDTH]
 
 
+# The hot scalars (total, variance, width, counters) travel through the loop as locals and are
+# stored back into the state vector once per call; buckets stay in the vector. Divisions by a
+# bucket size (a power of two) are multiplications by its exact reciprocal: both give the
+# correctly rounded value of the same real number, so results stay bit-identical to River's.
+
+
 @njit(inline="always")
-def _delete_element(state, n_rows_cap, n_cols):
-    """Drop the oldest bucket (the first one of the last row); returns its size."""
-    cnt_off = ADWIN_HEADER
-    tot_off = cnt_off + n_rows_cap
-    var_off = tot_off + n_rows_cap * n_cols
-    last = int(state[N_ROWS]) - 1
+def _delete_oldest(state, cap_rows, n_cols, total, variance, width, n_rows, n_buckets):
+    """Drop the oldest bucket (the first one of the last row)."""
+    tot_off = ADWIN_HEADER + cap_rows
+    var_off = tot_off + cap_rows * n_cols
+    last = n_rows - 1
     n = float(1 << last)
     base = last * n_cols
     u = state[tot_off + base]
     v = state[var_off + base]
-    mu = u / n
-    state[WIDTH] -= n
-    state[TOTAL] -= u
-    width = state[WIDTH]
-    mu_window = state[TOTAL] / width
-    inc = v + n * width * (mu - mu_window) * (mu - mu_window) / (n + width)
-    state[VARIANCE] -= inc
-    cnt = int(state[cnt_off + last])
+    mu = u * (1.0 / n)
+    width -= n
+    total -= u
+    mu_window = total / width
+    variance -= v + n * width * (mu - mu_window) * (mu - mu_window) / (n + width)
+    cnt = int(state[ADWIN_HEADER + last])
     for i in range(1, cnt):
         state[tot_off + base + i - 1] = state[tot_off + base + i]
         state[var_off + base + i - 1] = state[var_off + base + i]
     state[tot_off + base + cnt - 1] = 0.0
     state[var_off + base + cnt - 1] = 0.0
-    state[cnt_off + last] = cnt - 1
-    state[N_BUCKETS] -= 1.0
-    if cnt - 1 == 0:
-        state[N_ROWS] = last
-    return n
+    state[ADWIN_HEADER + last] = cnt - 1
+    n_buckets -= 1
+    if cnt == 1:
+        n_rows = last
+    return total, variance, width, n_rows, n_buckets
 
 
 @njit(inline="always")
-def _insert_element(state, value, n_rows_cap, n_cols, max_buckets):
+def _any_cut(state, cnt_off, tot_off, n_cols, n_rows, width, total, var_in_window, delta_prime,
+             mwl):  # fmt: skip
+    """River's scan of the cuts, oldest bucket first: is some cut significant?"""
+    n0 = 0.0
+    n1 = width
+    u0 = 0.0
+    u1 = total
+    for idx in range(n_rows - 1, -1, -1):
+        bucket_size = float(1 << idx)
+        cnt = int(state[cnt_off + idx])
+        b = tot_off + idx * n_cols
+        for k in range(cnt):
+            n0 += bucket_size
+            n1 -= bucket_size
+            t = state[b + k]
+            u0 += t
+            u1 -= t
+            if idx == 0 and k == cnt - 1:
+                return False
+            if n1 >= mwl and n0 >= mwl:
+                delta_mean = (u0 / n0) - (u1 / n1)
+                m_recip = 1.0 / (n0 - mwl + 1.0) + 1.0 / (n1 - mwl + 1.0)
+                epsilon = (
+                    math.sqrt(2.0 * m_recip * var_in_window * delta_prime)
+                    + 2.0 / 3.0 * delta_prime * m_recip
+                )
+                if abs(delta_mean) > epsilon:
+                    return True
+    return False
+
+
+@njit(inline="always")
+def _step(state, value, cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
+          total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
+          n_detections):  # fmt: skip
+    """One ADWIN update (River's insert_element + detect_change) on local scalars."""
     cnt_off = ADWIN_HEADER
-    tot_off = cnt_off + n_rows_cap
-    var_off = tot_off + n_rows_cap * n_cols
+    tot_off = cnt_off + cap_rows
+    var_off = tot_off + cap_rows * n_cols
+
+    # ---- insert
     c = int(state[cnt_off])
     state[tot_off + c] = value
     state[var_off + c] = 0.0
     state[cnt_off] = c + 1
-    state[N_BUCKETS] += 1.0
-    if state[N_BUCKETS] > state[MAX_N_BUCKETS]:
-        state[MAX_N_BUCKETS] = state[N_BUCKETS]
-
-    width = state[WIDTH] + 1.0
-    state[WIDTH] = width
+    n_buckets += 1
+    if n_buckets > max_n_buckets:
+        max_n_buckets = n_buckets
+    width += 1.0
     incremental_variance = 0.0
     if width > 1.0:
-        delta_v = value - state[TOTAL] / (width - 1.0)
+        delta_v = value - total / (width - 1.0)
         incremental_variance = (width - 1.0) * delta_v * delta_v / width
-    state[VARIANCE] += incremental_variance
-    state[TOTAL] += value
+    variance += incremental_variance
+    total += value
 
-    # compress: merge the two oldest buckets of every full row into the next row
+    # ---- compress: merge the two oldest buckets of every full row into the next row
     idx = 0
     while True:
         k = int(state[cnt_off + idx])
         if k != max_buckets + 1:
             break
-        if idx + 1 >= n_rows_cap:
+        if idx + 1 >= cap_rows:
             # beyond capacity: River would add a row; we drop the oldest bucket instead
-            _delete_element(state, n_rows_cap, n_cols)
+            total, variance, width, n_rows, n_buckets = _delete_oldest(
+                state, cap_rows, n_cols, total, variance, width, n_rows, n_buckets
+            )
             break
         n1 = float(1 << idx)
+        inv = 1.0 / n1
         b = idx * n_cols
         t0 = state[tot_off + b]
         t1 = state[tot_off + b + 1]
-        v0 = state[var_off + b]
-        v1 = state[var_off + b + 1]
-        mu1 = t0 / n1
-        mu2 = t1 / n1
-        total12 = t0 + t1
-        temp = n1 * 0.5 * (mu1 - mu2) * (mu1 - mu2)
-        v12 = v0 + v1 + temp
-        if idx + 1 >= int(state[N_ROWS]):
-            state[N_ROWS] = idx + 2
+        mu1 = t0 * inv
+        mu2 = t1 * inv
+        v12 = state[var_off + b] + state[var_off + b + 1] + n1 * 0.5 * (mu1 - mu2) * (mu1 - mu2)
+        if idx + 1 >= n_rows:
+            n_rows = idx + 2
         nb = b + n_cols
         kn = int(state[cnt_off + idx + 1])
-        state[tot_off + nb + kn] = total12
+        state[tot_off + nb + kn] = t0 + t1
         state[var_off + nb + kn] = v12
         state[cnt_off + idx + 1] = kn + 1
-        state[N_BUCKETS] += 1.0
-        for i in range(2, k):
+        n_buckets += 1
+        for i in range(2, k):  # (slots past the count are never read: no clearing)
             state[tot_off + b + i - 2] = state[tot_off + b + i]
             state[var_off + b + i - 2] = state[var_off + b + i]
-        for i in range(k - 2, k):
-            state[tot_off + b + i] = 0.0
-            state[var_off + b + i] = 0.0
         state[cnt_off + idx] = k - 2
         if kn + 1 <= max_buckets:
             break
         idx += 1
 
-
-@njit(inline="always")
-def _detect_change(state, n_rows_cap, n_cols):
-    clock = state[CLOCK]
-    tick = state[TICK] + 1.0
-    phase = state[PHASE] + 1.0
+    # ---- detect: every clock ticks (River's 32-bit tick), once past the grace period
+    tick += 1.0
+    phase += 1.0
     if phase >= clock:
         phase = 0.0
     if tick > _I32_MAX:  # River's i32 counter wraps
         tick -= _TWO32
         phase = float(int(tick) % int(clock))
-    state[TICK] = tick
-    state[PHASE] = phase
     change = False
-    if phase == 0.0 and state[WIDTH] > state[GRACE]:
-        cnt_off = ADWIN_HEADER
-        tot_off = cnt_off + n_rows_cap
-        delta = state[DELTA]
-        mwl = state[MIN_WINDOW]
+    if phase == 0.0 and width > grace:
         reduce_width = True
         while reduce_width:
-            reduce_width = False
-            width = state[WIDTH]
-            total = state[TOTAL]
             # constant during one pass (a cut ends the pass)
             delta_prime = math.log(2.0 * math.log(width) / delta)
-            var_in_window = state[VARIANCE] / width
-            n0 = 0.0
-            n1 = width
-            u0 = 0.0
-            u1 = total
-            done = False
-            idx = int(state[N_ROWS]) - 1
-            while idx >= 0 and not done:
-                bucket_size = float(1 << idx)
-                cnt = int(state[cnt_off + idx])
-                b = tot_off + idx * n_cols
-                for k in range(cnt):
-                    n0 += bucket_size
-                    n1 -= bucket_size
-                    t = state[b + k]
-                    u0 += t
-                    u1 -= t
-                    if idx == 0 and k == cnt - 1:
-                        done = True
-                        break
-                    if n1 >= mwl and n0 >= mwl:
-                        delta_mean = (u0 / n0) - (u1 / n1)
-                        m_recip = 1.0 / (n0 - mwl + 1.0) + 1.0 / (n1 - mwl + 1.0)
-                        epsilon = (
-                            math.sqrt(2.0 * m_recip * var_in_window * delta_prime)
-                            + 2.0 / 3.0 * delta_prime * m_recip
-                        )
-                        if abs(delta_mean) > epsilon:
-                            reduce_width = True
-                            change = True
-                            if width > 0.0:
-                                _delete_element(state, n_rows_cap, n_cols)
-                                done = True
-                                break
-                idx -= 1
-    state[TOTAL_WIDTH] += state[WIDTH]
+            var_in_window = variance / width
+            reduce_width = _any_cut(state, cnt_off, tot_off, n_cols, n_rows, width, total,
+                                    var_in_window, delta_prime, mwl)  # fmt: skip
+            if reduce_width:
+                change = True
+                if width > 0.0:
+                    total, variance, width, n_rows, n_buckets = _delete_oldest(
+                        state, cap_rows, n_cols, total, variance, width, n_rows, n_buckets
+                    )
+    total_width += width
     if change:
-        state[N_DETECTIONS] += 1.0
-    return change
+        n_detections += 1.0
+    return (change, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets,
+            tick, phase, n_detections)  # fmt: skip
+
+
+@njit(inline="always")
+def _load(state):
+    return (state[TOTAL], state[VARIANCE], state[WIDTH], state[TOTAL_WIDTH], int(state[N_ROWS]),
+            int(state[N_BUCKETS]), int(state[MAX_N_BUCKETS]), state[TICK], state[PHASE],
+            state[N_DETECTIONS])  # fmt: skip
+
+
+@njit(inline="always")
+def _store(state, drift, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets,
+           tick, phase, n_detections):  # fmt: skip
+    state[TOTAL] = total
+    state[VARIANCE] = variance
+    state[WIDTH] = width
+    state[TOTAL_WIDTH] = total_width
+    state[N_ROWS] = n_rows
+    state[N_BUCKETS] = n_buckets
+    state[MAX_N_BUCKETS] = max_n_buckets
+    state[TICK] = tick
+    state[PHASE] = phase
+    state[N_DETECTIONS] = n_detections
+    state[DRIFT] = 1.0 if drift else 0.0
+
+
+@njit
+def _run(state, values, n, out):
+    """Updates with ``values[:n]``; detection positions into ``out``; returns their count."""
+    cap_rows = int(state[MAX_ROWS])
+    max_buckets = int(state[MAX_BUCKETS])
+    n_cols = max_buckets + 1
+    delta = state[DELTA]
+    clock = state[CLOCK]
+    mwl = state[MIN_WINDOW]
+    grace = state[GRACE]
+    drift = state[DRIFT] != 0.0
+    (total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
+     n_detections) = _load(state)  # fmt: skip
+    k = 0
+    for i in range(n):
+        if drift:  # River's ADWIN.update resets after a detection
+            adwin_reset(state)
+            (total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
+             n_detections) = _load(state)  # fmt: skip
+        (drift, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick,
+         phase, n_detections) = _step(
+            state, values[i], cap_rows, n_cols, max_buckets, delta, clock, mwl, grace,
+            total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
+            n_detections,
+        )  # fmt: skip
+        if drift:
+            out[k] = i
+            k += 1
+    _store(state, drift, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets,
+           tick, phase, n_detections)  # fmt: skip
+    return k
 
 
 @njit(inline="always", nogil=False)
@@ -352,13 +409,18 @@ def adwin_update(state, value):
     """Update one ADWIN with ``value``; True when a drift is detected (see module doc)."""
     if state[DRIFT] != 0.0:
         adwin_reset(state)
-    n_rows_cap = int(state[MAX_ROWS])
+    (total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
+     n_detections) = _load(state)  # fmt: skip
     max_buckets = int(state[MAX_BUCKETS])
-    n_cols = max_buckets + 1
-    _insert_element(state, value, n_rows_cap, n_cols, max_buckets)
-    change = _detect_change(state, n_rows_cap, n_cols)
-    state[DRIFT] = 1.0 if change else 0.0
-    return change
+    (drift, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets, tick, phase,
+     n_detections) = _step(
+        state, value, int(state[MAX_ROWS]), max_buckets + 1, max_buckets, state[DELTA],
+        state[CLOCK], state[MIN_WINDOW], state[GRACE], total, variance, width, total_width,
+        n_rows, n_buckets, max_n_buckets, tick, phase, n_detections,
+    )  # fmt: skip
+    _store(state, drift, total, variance, width, total_width, n_rows, n_buckets, max_n_buckets,
+           tick, phase, n_detections)  # fmt: skip
+    return drift
 
 
 @njit(inline="always")
@@ -378,10 +440,9 @@ def adwin_update_buffer_at(address, buffer_address, n, cap):
     update's detection flag and ``k = min(updates_to_check, cap)``."""
     header = f64_view(address, ADWIN_HEADER)
     state = f64_view(address, int(header[SIZE]))
-    buf = f64_view(buffer_address, n)
-    d = False
-    for i in range(n):
-        d = adwin_update(state, buf[i])
+    out = np.empty(n, dtype=np.int64)
+    k = _run(state, f64_view(buffer_address, n), n, out)
+    d = k > 0 and out[k - 1] == n - 1
     return 2 * min(adwin_updates_to_check(state), cap) + (1 if d else 0)
 
 
@@ -389,11 +450,7 @@ def adwin_update_buffer_at(address, buffer_address, n, cap):
 def adwin_update_many(state, values):
     """Update with every value in order; positions of the detections."""
     out = np.empty(values.shape[0], dtype=np.int64)
-    k = 0
-    for i in range(values.shape[0]):
-        if adwin_update(state, values[i]):
-            out[k] = i
-            k += 1
+    k = _run(state, values, values.shape[0], out)
     return out[:k].copy()
 
 

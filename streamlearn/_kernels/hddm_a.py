@@ -3,13 +3,15 @@
 Reproduces River 0.26.1's ``drift.binary.HDDMA`` operation for operation, including the reset
 on the update that follows a detection.
 
-State of ONE detector (``float64``, length ``HDDM_A_SIZE`` = 11; stack along a leading axis)::
+State of ONE detector (``float64``, length ``HDDM_A_SIZE`` = 14; stack along a leading axis)::
 
     [0] z_n     [1] z_mean       running mean of all values since the last reset
     [2] xmin_n  [3] xmin_mean    cut point tracking an increase
     [4] xmax_n  [5] xmax_mean    cut point tracking a decrease
     [6] drift   [7] warning
     [8] drift_confidence  [9] warning_confidence  [10] two_sided_test (0/1)
+    [11] log(1 / drift_confidence)  [12] log(2 / drift_confidence)
+    [13] log(2 / warning_confidence)   (River's constants, computed once with Python's log)
 
 Kernels return a code: bit 0 = drift, bit 1 = warning.
 ``hddm_a_update(state, x) -> int``, ``hddm_a_update_many(state, values) -> (drifts,
@@ -43,7 +45,8 @@ __all__ = [
 
 Z_N, Z_MEAN, XMIN_N, XMIN_MEAN, XMAX_N, XMAX_MEAN, DRIFT, WARNING = range(8)
 DRIFT_CONF, WARNING_CONF, TWO_SIDED = 8, 9, 10
-HDDM_A_SIZE = 11
+LOG_INV_DC, LOG_2_DC, LOG_2_WC = 11, 12, 13
+HDDM_A_SIZE = 14
 
 
 def hddm_a_new_stacked(
@@ -63,6 +66,9 @@ def hddm_a_new_stacked(
     states[:, DRIFT_CONF] = float(drift_confidence)
     states[:, WARNING_CONF] = float(warning_confidence)
     states[:, TWO_SIDED] = 1.0 if two_sided_test else 0.0
+    states[:, LOG_INV_DC] = math.log(1.0 / drift_confidence)
+    states[:, LOG_2_DC] = math.log(2.0 / drift_confidence)
+    states[:, LOG_2_WC] = math.log(2.0 / warning_confidence)
     return states
 
 
@@ -87,25 +93,25 @@ def hddm_a_estimation(state):
 
 
 @njit(inline="always")
-def _hoeffding_bound(n, drift_confidence):
-    return math.sqrt(1.0 / (2.0 * n) * math.log(1.0 / drift_confidence))
+def _hoeffding_bound(n, log_inv_dc):
+    return math.sqrt(1.0 / (2.0 * n) * log_inv_dc)
 
 
 @njit(inline="always")
-def _mean_incr(state, confidence):
+def _mean_incr(state, log_2_conf):
     if state[XMIN_N] == state[Z_N]:
         return False
     m = (state[Z_N] - state[XMIN_N]) / state[XMIN_N] * (1.0 / state[Z_N])
-    eps = math.sqrt(m / 2.0 * math.log(2.0 / confidence))
+    eps = math.sqrt(m / 2.0 * log_2_conf)
     return state[Z_MEAN] - state[XMIN_MEAN] >= eps
 
 
 @njit(inline="always")
-def _mean_decr(state, confidence):
+def _mean_decr(state, log_2_conf):
     if state[XMAX_N] == state[Z_N]:
         return False
     m = (state[Z_N] - state[XMAX_N]) / state[XMAX_N] * (1.0 / state[Z_N])
-    eps = math.sqrt(m / 2.0 * math.log(2.0 / confidence))
+    eps = math.sqrt(m / 2.0 * log_2_conf)
     return state[XMAX_MEAN] - state[Z_MEAN] >= eps
 
 
@@ -124,7 +130,7 @@ def hddm_a_update(state, x):
     if state[XMAX_N] == 0.0:
         state[XMAX_N] = zn
         state[XMAX_MEAN] = zm
-    dc = state[DRIFT_CONF]
+    dc = state[LOG_INV_DC]
     eps_z = _hoeffding_bound(zn, dc)
     eps_x = _hoeffding_bound(state[XMIN_N], dc)
     if state[XMIN_MEAN] + eps_x >= zm + eps_z:
@@ -134,20 +140,21 @@ def hddm_a_update(state, x):
     if state[XMAX_MEAN] - eps_x <= zm - eps_z:
         state[XMAX_N] = zn
         state[XMAX_MEAN] = zm
-    wc = state[WARNING_CONF]
-    if _mean_incr(state, dc):
+    ldc = state[LOG_2_DC]
+    lwc = state[LOG_2_WC]
+    if _mean_incr(state, ldc):
         state[WARNING] = 0.0
         state[DRIFT] = 1.0
-    elif _mean_incr(state, wc):
+    elif _mean_incr(state, lwc):
         state[WARNING] = 1.0
         state[DRIFT] = 0.0
     else:
         state[WARNING] = 0.0
         state[DRIFT] = 0.0
     if state[TWO_SIDED] != 0.0:
-        if _mean_decr(state, dc):
+        if _mean_decr(state, ldc):
             state[DRIFT] = 1.0
-        elif _mean_decr(state, wc):
+        elif _mean_decr(state, lwc):
             state[WARNING] = 1.0
     return int(state[DRIFT]) | (int(state[WARNING]) << 1)
 
