@@ -34,7 +34,9 @@ def _documented() -> dict[str, tuple[str, str]]:
 def test_every_metric_is_documented_with_its_type_and_labels() -> None:
     defined = _defined()
     documented = _documented()
-    doc_names = {n if n != "streamlearn_build_info" else "streamlearn_build_info" for n in documented}
+    doc_names = {
+        n if n != "streamlearn_build_info" else "streamlearn_build_info" for n in documented
+    }
     assert set(defined) == doc_names
     for name, (kind, labels) in defined.items():
         dkind, dlabels = documented[name]
