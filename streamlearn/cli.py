@@ -16,6 +16,7 @@ from collections.abc import Sequence
 #: Modules that contribute sub-commands (a missing one is skipped).
 COMMAND_MODULES: tuple[str, ...] = (
     "streamlearn.evaluate.commands",  # evaluate, bench, datasets
+    "streamlearn.stream.commands",  # datasets
     "streamlearn.drift.commands",  # bench-drift
     "streamlearn.active.commands",  # bench-active
     "streamlearn.serving.commands",  # serve, snapshot

@@ -8,7 +8,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETS = Path(os.environ.get("STREAMLEARN_DATASETS", ROOT.parent / "shared" / "datasets"))
+
+
+def _find_datasets() -> Path:
+    """$STREAMLEARN_DATASETS, else the nearest ``shared/datasets`` beside the checkout or above it."""
+    env = os.environ.get("STREAMLEARN_DATASETS")
+    if env:
+        return Path(env)
+    for parent in ROOT.parents:
+        candidate = parent / "shared" / "datasets"
+        if candidate.is_dir():
+            return candidate
+    return ROOT.parent / "shared" / "datasets"
+
+
+DATASETS = _find_datasets()
 
 _FOLDER_MARKS = {"unit": "unit", "integration": "integration", "e2e": "e2e", "reliability": "e2e"}
 
