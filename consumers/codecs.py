@@ -254,8 +254,11 @@ class FeatureEncoder:
     values; sparse indices must be below ``n_features``; names must be in the schema unless
     ``unknown_features="ignore"``.
 
+    A dense array in a dense schema is returned as it is (its length checked): a batch of them
+    becomes one matrix in a single ``np.array`` call.
+
     >>> enc = FeatureEncoder(Schema(features=["a", "b", "c"]))
-    >>> enc.row([1, 2, 3]).tolist(), enc.row({"c": 5}).tolist()
+    >>> enc.row([1.0, 2.0, 3.0]), enc.row({"c": 5}).tolist()
     ([1.0, 2.0, 3.0], [0.0, 0.0, 5.0])
     >>> enc.row([1, 2])
     Traceback (most recent call last):
@@ -283,7 +286,7 @@ class FeatureEncoder:
                 arr = np.asarray(x, dtype=np.float64)
                 nz = np.flatnonzero(arr)
                 return nz.astype(np.int64), arr[nz]
-            return np.asarray(x, dtype=np.float64)
+            return x  # validated floats: the batch is made an array at once
         if isinstance(x, SparseFeatures):
             idx = np.asarray(x.indices, dtype=np.int64)
             val = np.asarray(x.values, dtype=np.float64)
@@ -379,8 +382,14 @@ def dlq_record(
     )
 
 
+def _json_str(s: str) -> str:
+    if s.isascii() and s.isprintable() and '"' not in s and "\\" not in s:
+        return '"' + s + '"'
+    return json.dumps(s)
+
+
 class PredictionEncoder:
-    """Fast JSON encoding of prediction records (label keys escaped once per label space).
+    """Fast JSON encoding of prediction records (one format string per label space).
 
     >>> enc = PredictionEncoder()
     >>> json.loads(enc.encode("e1", ["a", "b"], np.array([0.75, 0.25]), 0.5, 7, 3, "0"))
@@ -388,15 +397,23 @@ class PredictionEncoder:
     """
 
     def __init__(self) -> None:
-        self._labels: tuple = ()
-        self._keys: list[str] = []
+        self._labels: tuple | None = None
         self._names: list[str] = []
+        self._fmt = ""
 
     def _prepare(self, labels: Sequence[Hashable]) -> None:
-        if len(labels) != len(self._labels) or tuple(labels) != self._labels:
+        if (
+            self._labels is None
+            or len(labels) != len(self._labels)
+            or tuple(labels) != self._labels
+        ):
             self._labels = tuple(labels)
             self._names = [json.dumps(str(lab)) for lab in labels]
-            self._keys = [n + ":" for n in self._names]
+            proba = ",".join(n.replace("%", "%%") + ":%r" for n in self._names)
+            self._fmt = (
+                '{"id":%s,"labels":[%s],"proba":{' + proba + '},"model_version":%d,'
+                '"offset":%d,"shard":%s}'
+            )
 
     def encode(
         self,
@@ -408,15 +425,9 @@ class PredictionEncoder:
         offset: int,
         shard: str,
     ) -> bytes:
-        self._prepare(labels)
-        p = proba.tolist()
-        names = self._names
-        on = ",".join(names[j] for j, v in enumerate(p) if v > threshold)
-        pr = ",".join([k + repr(v) for k, v in zip(self._keys, p)])
-        return (
-            f'{{"id":{json.dumps(event_id)},"labels":[{on}],"proba":{{{pr}}},'
-            f'"model_version":{model_version},"offset":{offset},"shard":{json.dumps(shard)}}}'
-        ).encode()
+        return self.encode_many(
+            [event_id], labels, proba[None, :], threshold, model_version, [offset], shard, False
+        )[0]
 
     def encode_many(
         self,
@@ -427,11 +438,21 @@ class PredictionEncoder:
         model_version: int,
         offsets: Sequence[int],
         shard: str,
+        learning: bool = False,
     ) -> list[bytes]:
-        return [
-            self.encode(i, labels, P[k], threshold, model_version, offsets[k], shard)
-            for k, i in enumerate(ids)
-        ]
+        """Records of rows of ``P``; with ``learning`` row k's version is ``model_version + k``."""
+        self._prepare(labels)
+        fmt, names = self._fmt, self._names
+        sh = _json_str(shard)
+        on = P > threshold
+        out = []
+        rows = P.tolist()
+        for k, eid in enumerate(ids):
+            hit = on[k]
+            lab = ",".join([names[j] for j in np.flatnonzero(hit)]) if hit.any() else ""
+            v = model_version + k if learning else model_version
+            out.append((fmt % (_json_str(eid), lab, *rows[k], v, offsets[k], sh)).encode())
+        return out
 
 
 def x_to_json(x: Any) -> Any:

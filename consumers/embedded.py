@@ -285,6 +285,7 @@ class EmbeddedRunner:
                     first = False
                 self._emit(out)
                 proc.maybe_publish()
+            self._emit(proc.tick())
             if proc.snapshot_due():
                 self._snapshot(proc, key)
             proc.update_age()
@@ -314,5 +315,9 @@ class EmbeddedRunner:
         proc.mark_snapshot(len(data), time.perf_counter() - t0)
         log.debug("snapshot of shard 0: %d bytes", len(data))
 
-    def stop(self) -> None:
+    def request_flush(self, done: Callable[[], None]) -> None:
+        """Outputs are not produced anywhere in embedded mode: done at once."""
+        done()
+
+    def stop(self, final_snapshot: bool = True) -> None:
         self.stop_event.set()

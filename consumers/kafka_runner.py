@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from consumers.codecs import OutRecord
+from consumers.output import make_sink
 from consumers.processor import ShardProcessor
 from consumers.snapshots import KafkaSnapshotStore, shard_key
 from consumers.topics import SNAPSHOT_MAX_BYTES, ensure_topics
@@ -82,10 +82,11 @@ class KafkaRunner:
         self.error: BaseException | None = None
         self.consumer: Any = None
         self.producer: Any = None
+        self.sink: Any = None
         self.store: KafkaSnapshotStore | None = None
-        self._send_errors = 0
         self._last_lag = 0.0
         self._final_snapshot = True
+        self._flush_requests: list = []
 
     # -------------------------------------------------------------- clients
     def _connect(self) -> None:
@@ -109,13 +110,19 @@ class KafkaRunner:
             counts = ensure_topics(s, admin)
         finally:
             admin.close()
-        self.producer = KafkaProducer(
+        self.sink = make_sink(
+            s.output_process,
+            boot,
+            self.out_topics,
+            {t: counts.get(t, 1) for t in self.out_topics.values()},
+            s.producer_linger_ms,
+        )
+        self.producer = KafkaProducer(  # snapshots only
             bootstrap_servers=boot,
             acks="all",
-            linger_ms=s.producer_linger_ms,
-            batch_size=1 << 20,
+            linger_ms=0,
             max_request_size=SNAPSHOT_MAX_BYTES,
-            client_id="streamlearn-producer",
+            client_id="streamlearn-snapshots",
         )
         self.store = KafkaSnapshotStore(s, self.producer, counts.get(s.topic("snapshots"), 1))
         self.consumer = KafkaConsumer(
@@ -206,7 +213,7 @@ class KafkaRunner:
         assert self.store is not None
         t0 = time.perf_counter()
         try:
-            self.producer.flush(timeout=60)
+            self.sink.flush(timeout=60)  # outputs of the covered events are acknowledged
             data = proc.snapshot({"key": shard_key(self.settings, p)})
             self.store.save(p, data)
         except Exception as exc:
@@ -287,9 +294,18 @@ class KafkaRunner:
                     proc = self.shards.get(p)
                     if proc is None:  # pragma: no cover - records of a revoked partition
                         continue
-                    self._send(proc.process(evs, labs))
+                    out = proc.process(evs, labs)
+                    if out:
+                        self.sink.send(out, p)
+            if self._flush_requests:
+                self.sink.flush(timeout=120)
+                while self._flush_requests:
+                    self._flush_requests.pop(0)()
             now = time.time()
             for p, proc in list(self.shards.items()):
+                housekeeping = proc.tick()
+                if housekeeping:
+                    self.sink.send(housekeeping, p)
                 proc.maybe_publish()
                 if proc.snapshot_due(now):
                     self._checkpoint(p)
@@ -304,20 +320,6 @@ class KafkaRunner:
             self._checkpoint(p)
             self.shards[p].maybe_publish(force=True)
 
-    def _send(self, out: list[OutRecord]) -> None:
-        if not out:
-            return
-        send = self.producer.send
-        topics = self.out_topics
-        for rec in out:
-            fut = send(topics[rec.kind], value=rec.value, key=rec.key, headers=rec.headers)
-            if rec.kind != "predictions":
-                fut.add_errback(self._on_send_error, rec.kind)
-
-    def _on_send_error(self, kind: str, exc: BaseException) -> None:
-        self._send_errors += 1
-        log.error("producing a %s record failed: %s", kind, exc)
-
     def _update_lag(self) -> None:
         if self.metrics is None:
             return
@@ -330,6 +332,10 @@ class KafkaRunner:
                     continue
                 pos = proc.state.offsets.get(kind, 0)
                 self.metrics.consumer_lag.labels(topic, str(p)).set(max(0, hw - pos))
+
+    def request_flush(self, done: Any) -> None:
+        """Call ``done()`` (from the loop) once every output produced so far is acknowledged."""
+        self._flush_requests.append(done)
 
     def stop(self, final_snapshot: bool = True) -> None:
         """Stop the loop; with ``final_snapshot=False`` leave like a crash would (tests)."""
@@ -344,6 +350,8 @@ class KafkaRunner:
             log.warning("closing the consumer: %s", exc)
         if self.store is not None:
             self.store.close()
+        if self.sink is not None:
+            self.sink.close()
         if self.producer is not None:
             self.producer.close(timeout=30)
 

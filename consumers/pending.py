@@ -11,12 +11,13 @@ Examples
 --------
 >>> now = [100.0]
 >>> store = PendingStore(ttl=10.0, max_size=2, clock=lambda: now[0])
->>> store.put("a", "xa"); store.put("b", "xb"); store.put("c", "xc")
+>>> store.put("a", "xa"), store.put("b", "xb"), store.put("c", "xc")
+([], [], [('a', 'xa')])
 >>> store.evicted_size, len(store), store.pop("a"), store.pop("b")
 (1, 2, None, 'xb')
 >>> now[0] = 111.0
 >>> store.expire(), store.pop("c"), store.expired_ttl
-(1, None, 1)
+([('c', 'xc')], None, 1)
 """
 
 from __future__ import annotations
@@ -60,15 +61,21 @@ class PendingStore:
     def __contains__(self, key: str) -> bool:
         return key in self._items
 
-    def put(self, key: str, item: Any) -> None:
-        """Insert (or replace, refreshing its deadline) the item waiting under ``key``."""
+    def put(self, key: str, item: Any) -> list[tuple[str, Any]]:
+        """Insert (or replace, refreshing its deadline) the item waiting under ``key``.
+
+        Returns the ``(key, item)`` pairs evicted to make room (oldest first).
+        """
         items = self._items
         if key in items:
             del items[key]
         items[key] = (self.clock(), item)
+        evicted = []
         while len(items) > self.max_size:
-            items.popitem(last=False)
+            k, (_, it) = items.popitem(last=False)
+            evicted.append((k, it))
             self.evicted_size += 1
+        return evicted
 
     def pop(self, key: str) -> Any | None:
         """Take the item waiting under ``key`` (``None`` if absent or expired)."""
@@ -80,19 +87,19 @@ class PendingStore:
             return None
         return entry[1]
 
-    def expire(self) -> int:
-        """Drop every entry older than ``ttl``; return how many were dropped."""
+    def expire(self) -> list[tuple[str, Any]]:
+        """Drop every entry older than ``ttl``; return the dropped ``(key, item)`` pairs."""
         items = self._items
         deadline = self.clock() - self.ttl
-        n = 0
+        out = []
         while items:
-            key, (t, _) = next(iter(items.items()))
+            key, (t, item) = next(iter(items.items()))
             if t >= deadline:
                 break
             del items[key]
-            n += 1
-        self.expired_ttl += n
-        return n
+            out.append((key, item))
+        self.expired_ttl += len(out)
+        return out
 
     # pickling: drop the clock (a lambda in tests), keep everything else
     def __getstate__(self) -> dict[str, Any]:

@@ -192,6 +192,7 @@ class ShardState:
     factory: tuple[str, dict[str, Any], int]  # (name, params, seed) to build the learner
     schema: Schema | None = None
     pending: PendingStore | None = None
+    orphans: PendingStore | None = None  # labels that came before their event
     prequential: Prequential | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     drift_counts: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -204,7 +205,7 @@ def _stack(rows: Sequence[Row], schema: Schema) -> np.ndarray | CSR:
         return CSR.from_rows(list(rows), schema.n_features)
     if not rows:
         return np.zeros((0, schema.n_features))
-    return np.vstack(rows)
+    return np.array(rows, dtype=np.float64)  # rows: float lists or arrays of one length
 
 
 _RESTRUCTURE_KINDS = frozenset({"split", "merge", "restructure"})
@@ -258,7 +259,17 @@ class ShardProcessor:
             state.pending.clock = clock
             state.pending.ttl = settings.pending_ttl_seconds
             state.pending.max_size = settings.pending_max_size
+        if state.orphans is None:
+            state.orphans = PendingStore(
+                settings.orphan_ttl_seconds, settings.pending_max_size, clock
+            )
+        else:
+            state.orphans.clock = clock
+            state.orphans.ttl = settings.orphan_ttl_seconds
+            state.orphans.max_size = settings.pending_max_size
+        self._last_expiry = -float("inf")
         self._encoder: FeatureEncoder | None = None
+        self._lidx: dict | None = None
         self._pred = codecs.PredictionEncoder()
         self._last_pub_version = -1
         self._last_pub_time = 0.0
@@ -365,6 +376,15 @@ class ShardProcessor:
         """The 0/1 row of a label set under the unknown-label policy (None row = grow first)."""
         schema = self.state.schema
         assert schema is not None
+        lidx = self._lidx
+        if lidx is None or len(lidx) != schema.n_labels:
+            lidx = self._lidx = {lab: i for i, lab in enumerate(schema.labels)}
+        try:  # fast path: every name is known
+            row = np.zeros(len(lidx), dtype=np.uint8)
+            row[[lidx[n] for n in names]] = 1
+            return row, []
+        except KeyError:
+            pass
         known, unknown = codecs.split_labels(names, schema)
         if unknown:
             policy = self.settings.unknown_labels
@@ -389,6 +409,8 @@ class ShardProcessor:
         self._after_batch(out)
         if self.metrics is not None:
             self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+        if self.service is not None:
+            self.service.note_progress(self.state.shard, self.state.counts)
         return out
 
     def _dlq(self, out: list[OutRecord], rec: Any, err: DecodeError, source: str) -> None:
@@ -403,6 +425,9 @@ class ShardProcessor:
     def _process_events(self, records: Sequence[Any], out: list[OutRecord]) -> None:
         st = self.state
         max_bytes = self.settings.max_event_bytes
+        orphans = st.orphans
+        adopted = 0
+        rejoin: list = []
         run: list[tuple[Any, codecs.Event, Row, np.ndarray | None]] = []
         decode = codecs.decode_event
         for rec in records:
@@ -411,6 +436,13 @@ class ShardProcessor:
                 enc = self._encoder or self._ensure_schema(ev.x)
                 xrow = enc.row(ev.x)
                 yrow = None
+                if ev.labels is None and orphans and ev.id in orphans:
+                    orec, lr = orphans.pop(ev.id) or (None, None)
+                    if lr is not None and lr.known is None:  # its labels came first
+                        ev = ev.model_copy(update={"labels": list(lr.labels)})
+                        adopted += 1
+                    elif lr is not None:  # a partial answer: joined after the events
+                        rejoin.append((orec, lr))
                 if ev.labels is not None:
                     yrow, grow = self._label_row(ev.labels, f"event {ev.id!r}")
                     if grow:
@@ -426,6 +458,12 @@ class ShardProcessor:
                 continue
             run.append((rec, ev, xrow, yrow))
         self._flush_events(run, out)
+        if adopted:
+            st.counts["labels_joined"] += adopted
+            if self.metrics is not None:
+                self.metrics.labels_joined.inc(adopted)
+        if rejoin:
+            self._apply_labels(rejoin, out)
         n = len(records)
         st.counts["events_consumed"] += n
         st.offsets["events"] = records[-1].offset + 1
@@ -458,22 +496,21 @@ class ShardProcessor:
     ) -> None:
         """Prediction records; when ``learning``, row k was predicted after k rows were learned."""
         st = self.state
-        shard = st.shard
-        labels = st.schema.labels if st.schema is not None else []
+        labels = st.schema.labels if st.schema is not None and P is not None else []
         thr = st.learner.threshold if st.learner is not None else 0.5
-        enc = self._pred.encode
         if P is None:
             P = np.zeros((len(group), 0))
-            labels = []
-        for k, (rec, ev, _, _) in enumerate(group):
-            v = version + k if learning else version
-            out.append(
-                OutRecord(
-                    "predictions",
-                    rec.key,
-                    enc(ev.id, labels, P[k], thr, v, rec.offset, shard),
-                )
-            )
+        values = self._pred.encode_many(
+            [g[1].id for g in group],
+            labels,
+            P,
+            thr,
+            version,
+            [g[0].offset for g in group],
+            st.shard,
+            learning,
+        )
+        out.extend([OutRecord("predictions", g[0].key, v) for g, v in zip(group, values)])
         st.counts["events_predicted"] += len(group)
         if self.metrics is not None:
             self.metrics.events_predicted.inc(len(group))
@@ -541,20 +578,33 @@ class ShardProcessor:
 
     def _process_labels(self, records: Sequence[Any], out: list[OutRecord]) -> None:
         st = self.state
-        pending = st.pending
         max_bytes = self.settings.max_event_bytes
-        joined: list[tuple[Row, np.ndarray, np.ndarray | None, np.ndarray | None]] = []
+        items = []
         for rec in records:
             try:
-                lr = codecs.decode_label_record(rec.value, max_bytes)
+                items.append((rec, codecs.decode_label_record(rec.value, max_bytes)))
+            except DecodeError as err:
+                self._dlq(out, rec, err, "labels")
+        self._apply_labels(items, out)
+        n = len(records)
+        st.counts["labels_consumed"] += n
+        st.offsets["labels"] = records[-1].offset + 1
+        if self.metrics is not None:
+            self.metrics.labels_consumed.inc(n)
+
+    def _apply_labels(self, items: list, out: list[OutRecord]) -> None:
+        """Join label records to their pending events; park the others as orphans."""
+        st = self.state
+        pending = st.pending
+        joined: list[tuple[Row, np.ndarray, np.ndarray | None, np.ndarray | None]] = []
+        for rec, lr in items:
+            try:
                 if lr.id not in pending:
-                    raise DecodeError(
-                        codecs.UNMATCHED_LABEL,
-                        f"no pending event with id {lr.id!r} (never seen, already labelled, "
-                        "expired after the TTL or evicted from the full pending store)",
-                    )
-                if st.schema is None:  # pragma: no cover - pending implies a schema
-                    raise DecodeError(codecs.UNMATCHED_LABEL, "no event seen yet")
+                    # its event may not be consumed yet (the topics are read independently):
+                    # wait for it, up to the orphan TTL
+                    for key, orphan in st.orphans.put(lr.id, (rec, lr)):
+                        self._orphan_dlq(out, key, orphan, "evicted: too many labels wait")
+                    continue
                 names = list(lr.labels) + list(lr.known or [])
                 yrow, grow = self._label_row(names, f"labels of {lr.id!r}")
                 if grow:
@@ -584,11 +634,15 @@ class ShardProcessor:
             except DecodeError as err:
                 self._dlq(out, rec, err, "labels")
         self._join(joined)
-        n = len(records)
-        st.counts["labels_consumed"] += n
-        st.offsets["labels"] = records[-1].offset + 1
-        if self.metrics is not None:
-            self.metrics.labels_consumed.inc(n)
+
+    def _orphan_dlq(self, out: list[OutRecord], key: str, orphan: tuple, why: str) -> None:
+        rec, _ = orphan
+        err = DecodeError(
+            codecs.UNMATCHED_LABEL,
+            f"no event with id {key!r} to join ({why}; never seen, already labelled, or "
+            "expired from the pending store)",
+        )
+        self._dlq(out, rec, err, "labels")
 
     def _join(self, joined: list) -> None:
         if not joined:
@@ -645,7 +699,7 @@ class ShardProcessor:
                     if restructure:
                         self.metrics.restructures.inc()
         pending = st.pending
-        pending.expire()
+        self._expire(out)
         if self.metrics is not None:
             m = self.metrics
             ttl, size = pending.expired_ttl, pending.evicted_size
@@ -658,6 +712,22 @@ class ShardProcessor:
                     m.set_prequential(window, values)
             if self.hook is not None and hasattr(self.hook, "budget_used"):
                 m.label_budget_used.set(float(self.hook.budget_used))
+
+    def _expire(self, out: list[OutRecord]) -> None:
+        st = self.state
+        self._last_expiry = self.clock()
+        st.pending.expire()
+        for key, orphan in st.orphans.expire():
+            self._orphan_dlq(out, key, orphan, f"waited {st.orphans.ttl:g} s for its event")
+
+    def tick(self) -> list[OutRecord]:
+        """Housekeeping between batches (expired orphan labels go to the DLQ), about once a second."""
+        out: list[OutRecord] = []
+        if self.clock() - self._last_expiry >= 1.0:
+            self._expire(out)
+            if self.metrics is not None:
+                self.metrics.pending_size.set(len(self.state.pending))
+        return out
 
     # ------------------------------------------------------------------ publication
     def maybe_publish(self, force: bool = False) -> ModelVersion | None:
@@ -675,31 +745,33 @@ class ShardProcessor:
         return self.publish(now)
 
     def publish(self, now: float | None = None) -> ModelVersion:
+        """Hand an immutable copy of the model to the readers (``service.publish_model``)."""
         st = self.state
         t0 = time.perf_counter()
-        model = None
+        blob = None
         description: dict[str, Any] = {}
         if st.learner is not None:
-            model = pickle.loads(pickle.dumps(st.learner, protocol=5))
-            description = model.describe()
+            blob = pickle.dumps(st.learner, protocol=5)  # the copy: readers unpickle their own
+            description = st.learner.describe()
         schema = st.schema
-        mv = ModelVersion(
-            shard=st.shard,
-            version=self.version,
-            learner=st.learner_name,
-            model=model,
-            labels=tuple(str(x) for x in (schema.labels if schema else ())),
-            features=tuple(str(x) for x in (schema.features if schema else ())),
-            sparse=bool(schema.sparse) if schema else False,
-            description=description,
-            offsets=dict(st.offsets),
-            instances_seen=int(model.n_samples_seen) if model is not None else 0,
-        )
+        meta = {
+            "shard": st.shard,
+            "version": self.version,
+            "learner": st.learner_name,
+            "labels": tuple(str(x) for x in (schema.labels if schema else ())),
+            "features": tuple(str(x) for x in (schema.features if schema else ())),
+            "sparse": bool(schema.sparse) if schema else False,
+            "description": description,
+            "offsets": dict(st.offsets),
+            "instances_seen": int(st.learner.n_samples_seen) if st.learner is not None else 0,
+        }
+        if self.service is not None:
+            mv = self.service.publish_model(meta, blob)
+        else:
+            mv = ModelVersion.from_blob(meta, blob)
         self._published = mv
         self._last_pub_version = mv.version
         self._last_pub_time = self.clock() if now is None else now
-        if self.service is not None:
-            self.service.publish(mv)
         m = self.metrics
         if m is not None:
             m.publish_seconds.observe(time.perf_counter() - t0)

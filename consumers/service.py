@@ -1,14 +1,16 @@
-"""The running service: a learning thread (embedded or Kafka runner) beside uvicorn.
+"""The running service: a learning process (embedded or Kafka runner) beside uvicorn.
 
-Learning runs in its own thread; HTTP runs in uvicorn's event loop in the main thread. The two
-share only :class:`~streamlearn.serving.state.ServiceState` (published immutable model versions
-and readiness) and the Prometheus registry. numba kernels are compiled with ``nogil=True``, so
-the learner's compiled work runs beside HTTP requests; Python-level work of both threads shares
-the GIL, so the interpreter's switch interval is lowered to keep request latency low while
-learning.
+HTTP runs in uvicorn's event loop in the main process; learning runs in a child process
+(:mod:`consumers.worker`), which in Kafka mode hands its output records to a third process
+(:mod:`consumers.output`). Learning, decoding and kafka-python are Python code that holds the
+GIL; in their own process they never delay an HTTP request. The HTTP process keeps the latest
+published immutable model version of each shard (the worker sends a pickled copy every few
+events or milliseconds) and answers from it; ``/metrics`` serves the worker's metrics (asked
+for at each scrape) followed by the HTTP process's own.
 
-SIGTERM / SIGINT stop uvicorn (in-flight requests finish), then the runner, which writes a final
-snapshot (and, in Kafka mode, commits the offsets it covers) before the process exits with 0.
+SIGTERM / SIGINT stop uvicorn (in-flight requests finish), then the learning process, which
+writes a final snapshot (and, in Kafka mode, commits the offsets it covers) before the service
+exits with 0.
 """
 
 from __future__ import annotations
@@ -25,12 +27,9 @@ from typing import Any
 from streamlearn import __version__
 from streamlearn.settings import Settings
 
-__all__ = ["build_runner", "configure_logging", "run_service"]
+__all__ = ["LearnerProcess", "build_runner", "configure_logging", "run_service", "start_http"]
 
 log = logging.getLogger("streamlearn.service")
-
-#: GIL switch interval while serving (seconds; CPython's default is 0.005).
-SWITCH_INTERVAL = 0.0005
 
 
 def configure_logging(level: str) -> None:
@@ -53,31 +52,182 @@ def build_runner(settings: Settings, state: Any, metrics: Any, **kwargs: Any) ->
     return EmbeddedRunner(settings, state, metrics, **kwargs)
 
 
-def run_service(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT (or a fatal runner error); return the exit status."""
-    import uvicorn
+class LearnerProcess:
+    """The learning process seen from the HTTP process (see :mod:`consumers.worker`).
+
+    A reader thread applies what the worker sends to the local
+    :class:`~streamlearn.serving.state.ServiceState`: published model versions (unpickled here,
+    so readers hold their own copy), dropped shards, readiness. ``metrics_text()`` asks the
+    worker for its Prometheus text (stream metrics), ``flush()`` waits until its outputs are
+    acknowledged, ``stop()`` asks for the final snapshot and waits for the exit.
+    """
+
+    def __init__(self, settings: Settings, state: Any) -> None:
+        import os
+        import subprocess
+
+        from consumers.output import _write
+
+        self.state = state
+        self.error: str | None = None
+        self.exited = threading.Event()
+        self.progress: dict[str, dict[str, int]] = {}
+        self._progressed = threading.Condition()
+        self._seq = 0
+        self._waiting: dict[int, tuple[threading.Event, list]] = {}
+        self._lock = threading.Lock()
+        self._last_metrics = b""
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "consumers.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the parent only
+        )
+        config = settings.model_dump(exclude={"api_token"})
+        _write(self.proc.stdin, ("config", config))
+        self._reader = threading.Thread(
+            target=self._read, name="streamlearn-worker-reader", daemon=True
+        )
+        self._reader.start()
+
+    def _send(self, msg: tuple) -> None:
+        from consumers.output import _write
+
+        with self._lock:
+            _write(self.proc.stdin, msg)
+
+    def _read(self) -> None:
+        from consumers.output import _read
+        from streamlearn.serving.state import ModelVersion
+
+        state = self.state
+        try:
+            while True:
+                msg = _read(self.proc.stdout)
+                op = msg[0]
+                if op == "publish":
+                    state.publish(ModelVersion.from_blob(msg[1], msg[2]))
+                elif op == "progress":
+                    self.progress[msg[1]] = msg[2]
+                    with self._progressed:
+                        self._progressed.notify_all()
+                elif op == "status":
+                    state.restored, state.connected, state.detail = msg[1], msg[2], msg[3]
+                elif op == "drop":
+                    state.drop(msg[1])
+                    self.progress.pop(msg[1], None)
+                elif op in ("metrics", "flushed"):
+                    if op == "metrics":
+                        self._last_metrics = msg[2]
+                    waiter = self._waiting.pop(msg[1], None)
+                    if waiter is not None:
+                        waiter[1].append(msg[2] if op == "metrics" else None)
+                        waiter[0].set()
+                elif op == "exit":
+                    self.error = msg[1]
+                    break
+        except EOFError:
+            self.error = self.error or f"the learning process died (exit code {self.proc.poll()})"
+        finally:
+            state.connected = False
+            state.detail = f"learning process stopped: {self.error}" if self.error else "stopped"
+            self.exited.set()
+            for ev, _ in list(self._waiting.values()):
+                ev.set()
+            with self._progressed:
+                self._progressed.notify_all()
+
+    def _request(self, op: str, timeout: float) -> list:
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        ev: threading.Event = threading.Event()
+        box: list = []
+        self._waiting[seq] = (ev, box)
+        try:
+            self._send((op, seq))
+        except (BrokenPipeError, OSError):
+            self._waiting.pop(seq, None)
+            return box
+        ev.wait(timeout)
+        self._waiting.pop(seq, None)
+        return box
+
+    def metrics_text(self, timeout: float = 5.0) -> bytes:
+        """The worker's current Prometheus text (the last one seen if it does not answer)."""
+        if self.exited.is_set():
+            return self._last_metrics
+        box = self._request("metrics", timeout)
+        return box[0] if box else self._last_metrics
+
+    def flush(self, timeout: float = 120.0) -> bool:
+        return bool(self._request("flush", timeout))
+
+    def learned(self) -> int:
+        """Instances learned by the worker's shards (as of its last processed batch)."""
+        return sum(c.get("events_learned", 0) for c in list(self.progress.values()))
+
+    def wait_learned(self, n: int, timeout: float) -> bool:
+        """Wait until the shards have learned at least ``n`` instances (False on timeout/exit)."""
+        with self._progressed:
+            return (
+                self._progressed.wait_for(
+                    lambda: self.learned() >= n or self.exited.is_set(), timeout
+                )
+                and self.learned() >= n
+            )
+
+    def stop(self, timeout: float = 120.0) -> int | None:
+        try:
+            self._send(("stop",))
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            code = self.proc.wait(timeout)
+        except Exception:
+            log.error("the learning process did not stop within %g s: killing it", timeout)
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join(10)
+        return code
+
+
+def start_http(settings: Settings, state: Any, learner: str, mode: str, worker: Any) -> Any:
+    """The HTTP app of the service over a learning process (its metrics included)."""
     from prometheus_client import CollectorRegistry
 
-    from consumers.processor import resolve_learner_name
     from streamlearn.observability.metrics import ServiceMetrics
     from streamlearn.serving.app import create_app
+
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry, part="http")
+    metrics.info.info({"version": __version__, "learner": learner, "mode": mode})
+    return create_app(state, settings, registry, metrics, extra_metrics=worker.metrics_text)
+
+
+def run_service(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT (or a fatal learning error); return the exit status."""
+    import uvicorn
+
+    from consumers.processor import resolve_learner_name
     from streamlearn.serving.state import ServiceState
 
     configure_logging(settings.log_level)
     mode = "kafka" if settings.kafka_bootstrap else "embedded"
     learner = resolve_learner_name(settings.learner)
-    registry = CollectorRegistry()
-    metrics = ServiceMetrics(registry)
-    metrics.info.info({"version": __version__, "learner": learner, "mode": mode})
     state = ServiceState(mode=mode, learner=learner)
-    runner = build_runner(settings, state, metrics)
-    app = create_app(state, settings, registry, metrics)
+    worker = LearnerProcess(settings, state)
+    app = start_http(settings, state, learner, mode, worker)
 
     class Server(uvicorn.Server):
         @contextmanager
         def capture_signals(self) -> Generator[None, None, None]:
-            # like uvicorn's, but do not re-raise the signal afterwards: we still have a
-            # final snapshot to write.
+            # like uvicorn's, but do not re-raise the signal afterwards: the learning
+            # process still has a final snapshot to write.
             if threading.current_thread() is not threading.main_thread():
                 yield
                 return
@@ -99,38 +249,31 @@ def run_service(settings: Settings) -> int:
     )
     server = Server(config)
 
-    def learn() -> None:
-        try:
-            runner.run()
-        except BaseException:
-            server.should_exit = True  # a fatal runner error stops the service
+    def watch() -> None:  # a learning process that dies stops the service
+        worker.exited.wait()
+        server.should_exit = True
 
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    thread = threading.Thread(target=learn, name="streamlearn-learner", daemon=True)
+    threading.Thread(target=watch, name="streamlearn-watch", daemon=True).start()
     log.info(
-        "streamlearn %s: %s mode, learner %s, HTTP on http://%s:%d",
+        "streamlearn %s: %s mode, learner %s, HTTP on http://%s:%d (learning in process %d)",
         __version__,
         mode,
         learner,
         settings.host,
         settings.port,
+        worker.proc.pid,
     )
-    thread.start()
     try:
         server.run()
     finally:
         state.stopping.set()
         log.info("shutting down: final snapshot")
         t0 = time.perf_counter()
-        runner.stop()
-        thread.join(timeout=120)
-    if thread.is_alive():
-        log.error("the learning thread did not stop within 120 s")
-        return 1
+        code = worker.stop()
     log.info("stopped in %.2fs", time.perf_counter() - t0)
-    if runner.error is not None:
-        log.error("the learning runner failed: %s", runner.error)
+    if worker.error is not None:
+        log.error("the learning process failed: %s", worker.error)
         return 1
-    if not server.started:
+    if code != 0 or not server.started:
         return 1
     return 0

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     poll_timeout_ms: int = Field(100, ge=0)
     max_event_bytes: int = Field(1 << 20, ge=64, description="larger events go to the DLQ")
     producer_linger_ms: int = Field(5, ge=0)
+    output_process: bool = Field(
+        True, description="produce output records from a child process (frees the learner's core)"
+    )
 
     # --- snapshots
     snapshot_dir: Path = Path("var/snapshots")
@@ -104,6 +107,9 @@ class Settings(BaseSettings):
     # --- late labels
     pending_ttl_seconds: float = Field(3600.0, gt=0)
     pending_max_size: int = Field(100_000, ge=1)
+    orphan_ttl_seconds: float = Field(
+        60.0, gt=0, description="a label record waits this long for its event to be consumed"
+    )
 
     # --- model publication for the HTTP API
     publish_every_events: int = Field(500, ge=1)

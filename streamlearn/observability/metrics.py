@@ -66,11 +66,61 @@ _NS = "streamlearn"
 
 
 class ServiceMetrics:
-    """The metrics of one service instance, registered in ``registry``."""
+    """The metrics of one service instance, registered in ``registry``.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``part`` selects which metrics this registry holds: ``"all"`` (one process does everything),
+    ``"stream"`` (the learning process: everything but HTTP) or ``"http"`` (the HTTP process:
+    request counters and latencies, the HTTP predict latency, readiness and build info). The
+    service runs learning and HTTP in two processes and serves both registries at ``/metrics``;
+    no metric is in both.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, part: str = "all") -> None:
+        if part not in ("all", "stream", "http"):
+            raise ValueError(f"part must be 'all', 'stream' or 'http', not {part!r}")
+        self.part = part
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
+        self._shards: dict[str, ShardMetrics] = {}
+        if part != "http":
+            self._stream_metrics(self.registry)
+        if part != "stream":
+            self._http_metrics(self.registry)
+
+    def _http_metrics(self, r: CollectorRegistry) -> None:
+        self.http_requests = Counter(
+            "http_requests",
+            "HTTP requests, by route, method and status.",
+            ("route", "method", "status"),
+            namespace=_NS,
+            registry=r,
+        )
+        self.http_request_seconds = Histogram(
+            "http_request_seconds",
+            "HTTP request latency, by route and method.",
+            ("route", "method"),
+            namespace=_NS,
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.http_predict_seconds = Histogram(
+            "http_predict_seconds",
+            "The model call of one /v1/predict request (published model of the shard).",
+            ("shard",),
+            namespace=_NS,
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.ready = Gauge(
+            "ready",
+            "1 when the service is ready (models restored, source connected).",
+            namespace=_NS,
+            registry=r,
+        )
+        self.info = Info(
+            "build", "Version, learner and mode of the service.", namespace=_NS, registry=r
+        )
+
+    def _stream_metrics(self, r: CollectorRegistry) -> None:
         S = ("shard",)
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = S) -> Counter:
@@ -134,21 +184,13 @@ class ServiceMetrics:
         self.model_publications = counter(
             "model_publications", "Immutable model versions published to the HTTP readers."
         )
-        self.http_requests = counter(
-            "http_requests",
-            "HTTP requests, by route, method and status.",
-            ("route", "method", "status"),
-        )
 
         # --- durations
         self.learn_seconds = histogram(
             "learn_seconds", "One strict test-then-train call over a run of labelled events."
         )
         self.predict_seconds = histogram(
-            "predict_seconds",
-            "One prediction call: a run of unlabelled stream events (source=stream) or one "
-            "/v1/predict request's model call (source=http).",
-            ("shard", "source"),
+            "predict_seconds", "One prediction call over a run of unlabelled stream events."
         )
         self.batch_seconds = histogram(
             "batch_seconds",
@@ -159,11 +201,6 @@ class ServiceMetrics:
         )
         self.publish_seconds = histogram(
             "model_publish_seconds", "Copying the model into an immutable version for readers."
-        )
-        self.http_request_seconds = histogram(
-            "http_request_seconds",
-            "HTTP request latency, by route and method.",
-            ("route", "method"),
         )
 
         # --- gauges
@@ -197,17 +234,6 @@ class ServiceMetrics:
             "model_version", "Version of the published model (= instances learned by it)."
         )
         self.model_labels = gauge("model_labels", "Labels in the model's label space.")
-        self.ready = Gauge(
-            "ready",
-            "1 when the service is ready (models restored, source connected).",
-            namespace=_NS,
-            registry=r,
-        )
-        self.info = Info(
-            "build", "Version, learner and mode of the service.", namespace=_NS, registry=r
-        )
-
-        self._shards: dict[str, ShardMetrics] = {}
 
     def shard(self, shard: str) -> ShardMetrics:
         """The per-shard series of ``shard`` (created on first use)."""
@@ -219,6 +245,8 @@ class ServiceMetrics:
     def remove_shard(self, shard: str) -> None:
         """Drop every series of a shard this instance no longer holds (partition revoked)."""
         self._shards.pop(shard, None)
+        if self.part == "http":
+            return
         for metric in self._per_shard():
             for key in list(getattr(metric, "_metrics", {})):
                 if key and key[0] == shard:
@@ -232,7 +260,7 @@ class ServiceMetrics:
             m
             for m in vars(self).values()
             if isinstance(m, Counter | Gauge | Histogram) and m._labelnames[:1] == ("shard",)
-        ] + list(self.prequential.values())
+        ] + list(getattr(self, "prequential", {}).values())
 
     def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(route, method, str(status)).inc()
@@ -255,8 +283,7 @@ class ShardMetrics:
         self.labels_requested = m.labels_requested.labels(shard)
         self.model_publications = m.model_publications.labels(shard)
         self.learn_seconds = m.learn_seconds.labels(shard)
-        self.predict_stream_seconds = m.predict_seconds.labels(shard, "stream")
-        self.predict_http_seconds = m.predict_seconds.labels(shard, "http")
+        self.predict_stream_seconds = m.predict_seconds.labels(shard)
         self.batch_seconds = m.batch_seconds.labels(shard)
         self.snapshot_seconds = m.snapshot_seconds.labels(shard)
         self.publish_seconds = m.publish_seconds.labels(shard)

@@ -15,10 +15,12 @@ shards in one process, a request picks one with ``?shard=``; by default the most
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -198,6 +200,7 @@ def create_app(
     settings: Settings | None = None,
     registry: CollectorRegistry | None = None,
     metrics: ServiceMetrics | None = None,
+    extra_metrics: Callable[[], bytes] | None = None,
 ) -> FastAPI:
     """The HTTP API over a running service's state.
 
@@ -211,6 +214,9 @@ def create_app(
         The Prometheus registry served at ``/metrics`` (``metrics.registry`` when omitted).
     metrics
         The service's metrics, for HTTP request counters and predict latency.
+    extra_metrics
+        Returns more Prometheus text to serve before ``registry``'s (the learning process's
+        metrics); called in a worker thread at each scrape.
     """
     settings = settings or Settings()
     if registry is None:
@@ -268,7 +274,10 @@ def create_app(
 
     @app.get("/metrics", tags=["status"], summary="Prometheus metrics")
     async def prometheus() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest(registry)
+        if extra_metrics is not None:
+            body = await run_in_threadpool(extra_metrics) + body
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get(
         "/v1/model",
@@ -335,7 +344,7 @@ def create_app(
         t0 = time.perf_counter()
         P = mv.model.predict_proba_many(X)
         if metrics is not None:
-            metrics.shard(mv.shard).predict_http_seconds.observe(time.perf_counter() - t0)
+            metrics.http_predict_seconds.labels(mv.shard).observe(time.perf_counter() - t0)
         thr = mv.model.threshold
         labels = mv.labels
         preds = []

@@ -8,6 +8,7 @@ holds and never sees a model half-way through an update.
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from collections.abc import Mapping
@@ -41,6 +42,12 @@ class ModelVersion:
     @property
     def n_features(self) -> int:
         return len(self.features)
+
+    @classmethod
+    def from_blob(cls, meta: dict[str, Any], blob: bytes | None) -> ModelVersion:
+        """A version from its description and the pickled model (unpickled here: a copy)."""
+        model = None if blob is None else pickle.loads(blob)
+        return cls(model=model, **meta)
 
 
 class ServiceState:
@@ -97,6 +104,15 @@ class ServiceState:
         }
 
     # -- writers (the learning thread)
+    def publish_model(self, meta: dict[str, Any], blob: bytes | None) -> ModelVersion:
+        """Publish a new version from the learner's pickled copy (see ``ShardProcessor.publish``)."""
+        mv = ModelVersion.from_blob(meta, blob)
+        self.publish(mv)
+        return mv
+
+    def note_progress(self, shard: str, counts: dict[str, int]) -> None:
+        """Called after every processed batch (a hook for the learning process; no-op here)."""
+
     def publish(self, version: ModelVersion) -> None:
         with self._write:
             new = dict(self._models)

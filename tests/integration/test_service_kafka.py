@@ -56,8 +56,11 @@ def twin(X: np.ndarray, Y: np.ndarray, rows) -> CentroidLearner:
     return m
 
 
-def test_events_are_predicted_and_learned(kafka_bootstrap: str, prefix: str) -> None:
-    s = kafka_settings(kafka_bootstrap, prefix)
+@pytest.mark.parametrize("output_process", [True, False])
+def test_events_are_predicted_and_learned(
+    kafka_bootstrap: str, prefix: str, output_process: bool
+) -> None:
+    s = kafka_settings(kafka_bootstrap, prefix, output_process=output_process)
     svc = RunnerThread(s)
     try:
         svc.wait(lambda: svc.state.ready()[0], what="ready")
@@ -91,7 +94,7 @@ def test_events_are_predicted_and_learned(kafka_bootstrap: str, prefix: str) -> 
 
 
 def test_late_labels_and_dead_letters(kafka_bootstrap: str, prefix: str) -> None:
-    s = kafka_settings(kafka_bootstrap, prefix)
+    s = kafka_settings(kafka_bootstrap, prefix, orphan_ttl_seconds=1.0)
     svc = RunnerThread(s)
     try:
         recs, X, Y = stream(30, labelled=False)

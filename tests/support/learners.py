@@ -82,3 +82,37 @@ class CentroidLearner(MultiLabelClassifier):
         d["n_clusters"] = 1
         d["clusters"] = [{"id": 0, "labels": d["labels"]}]
         return d
+
+
+class PriorLearner(MultiLabelClassifier):
+    """Predicts each label's running frequency; vectorised, for measuring service overhead.
+
+    The fused test-then-train pass is exact: row i is predicted from the counts of rows < i.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def _init_state(self) -> None:
+        self.n1 = np.zeros(self.schema.n_labels)
+        self.n = np.zeros(self.schema.n_labels)
+
+    def _on_schema_grow(self, old_nf: int, old_nl: int) -> None:
+        nl = self.schema.n_labels
+        self.n1 = np.concatenate([self.n1, np.zeros(nl - old_nl)])
+        self.n = np.concatenate([self.n, np.zeros(nl - old_nl)])
+
+    def _predict_proba_rows(self, X: Any) -> np.ndarray:
+        return np.tile((self.n1 + 1) / (self.n + 2), (X.shape[0], 1))
+
+    def _learn_rows(self, X: Any, Y: np.ndarray, known: np.ndarray | None) -> None:
+        k = np.ones(Y.shape, bool) if known is None else known
+        self.n1 += (Y * k).sum(0)
+        self.n += k.sum(0)
+
+    def _predict_learn_rows(self, X: Any, Y: np.ndarray, known: np.ndarray | None) -> np.ndarray:
+        k = np.ones(Y.shape, bool) if known is None else known
+        c1 = np.cumsum(Y * k, 0) - Y * k + self.n1
+        c = np.cumsum(k, 0) - k + self.n
+        self._learn_rows(X, Y, known)
+        return (c1 + 1) / (c + 2)

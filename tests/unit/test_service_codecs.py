@@ -94,7 +94,7 @@ def test_feature_encoder_dimensions_and_names() -> None:
     schema = Schema(features=["a", "b", "c"])
     enc = FeatureEncoder(schema)
     ev = decode_event(b'{"id": "1", "x": {"indices": [2, 0], "values": [5, 7]}}')
-    assert enc.row(ev.x).tolist() == [7.0, 0.0, 5.0]
+    assert list(enc.row(ev.x)) == [7.0, 0.0, 5.0]
     bad = decode_event(b'{"id": "1", "x": {"indices": [3], "values": [5]}}')
     with pytest.raises(DecodeError) as info:
         enc.row(bad.x)

@@ -204,7 +204,7 @@ def test_metrics_route_and_http_counters(service) -> None:
         'streamlearn_http_requests_total{method="POST",route="/v1/predict",status="422"} 1.0'
         in text
     )
-    assert 'streamlearn_predict_seconds_count{shard="0",source="http"} 1.0' in text
+    assert 'streamlearn_http_predict_seconds_count{shard="0"} 1.0' in text
     assert "streamlearn_ready 1.0" in text
 
 

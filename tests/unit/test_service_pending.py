@@ -63,12 +63,15 @@ def test_matches_naive_model(ops: list, ttl: float, max_size: int) -> None:
     for op, k, dt in ops:
         key = f"k{k}"
         if op == "put":
-            store.put(key, (key, now[0]))
+            before = [e[0] for e in twin.items]
+            evicted = store.put(key, (key, now[0]))
             twin.put(key, (key, now[0]), now[0])
+            after = {e[0] for e in twin.items}
+            assert [k for k, _ in evicted] == [k for k in before if k not in after and k != key]
         elif op == "pop":
             assert store.pop(key) == twin.pop(key, now[0])
         elif op == "expire":
-            assert store.expire() == twin.expire(now[0])
+            assert len(store.expire()) == twin.expire(now[0])
         else:
             now[0] += dt
         assert len(store) == len(twin.items)

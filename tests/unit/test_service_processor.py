@@ -162,6 +162,10 @@ def test_bad_records_go_to_the_dlq_and_the_rest_is_processed() -> None:
         s.event(),
     ]
     out = proc.process(recs, [s.labels("x", raw=b'{"id": "never-seen", "labels": []}')])
+    out += proc.tick()  # the orphan label waits for its event ...
+    assert len(by_kind(out, "dlq")) == 4
+    proc.clock = proc.state.orphans.clock = lambda: 1e12  # ... until the orphan TTL is over
+    out += proc.tick()
     dlq = by_kind(out, "dlq")
     reasons = [dict(r.headers)["reason"].decode() for r in dlq]
     assert reasons == [
@@ -388,3 +392,34 @@ def test_snapshot_due_by_events_and_time() -> None:
     assert not proc.snapshot_due()
     now[0] += 31
     assert proc.snapshot_due()
+
+
+def test_labels_before_their_event_wait_as_orphans() -> None:
+    now = [0.0]
+    proc, metrics = make_proc(make_settings(orphan_ttl_seconds=5), clock=lambda: now[0])
+    s = Stream(9)
+    e0, e1, e2 = (s.event(labelled=False) for _ in range(3))
+    early = [s.labels("e0"), s.labels("e1")]
+    partial = s.labels("x", raw=b'{"id": "e2", "labels": ["a"], "known": ["a", "b"]}')
+    out = proc.process([], [*early, partial])
+    assert not by_kind(out, "dlq") and len(proc.state.orphans) == 3
+    out = proc.process([e0, e1, e2])
+    m = twin()
+    for k in (0, 1):  # complete labels: the events are learned in the test-then-train order
+        x, y = s.truth[f"e{k}"]
+        p = json.loads(by_kind(out, "predictions")[k].value)
+        assert [p["proba"][lab] for lab in LABELS] == m.predict_proba_many(x[None])[0].tolist()
+        assert p["model_version"] == k
+        m.learn_many(x[None], y[None])
+    x2 = s.truth["e2"][0]  # partial answer: predicted, then joined (a, b known; c not)
+    m.learn_many(x2[None], np.array([[1, 0, 0]]), known=np.array([[True, True, False]]))
+    np.testing.assert_array_equal(proc.learner.sum1, m.sum1)
+    np.testing.assert_array_equal(proc.learner.n0, m.n0)
+    assert len(proc.state.orphans) == 0 and len(proc.state.pending) == 0
+    assert sample(metrics, "streamlearn_labels_joined_total", shard="0") == 3
+    # an orphan whose event never comes is a dead letter once its TTL is over
+    proc.process([], [s.labels("x", raw=b'{"id": "ghost", "labels": ["a"]}')])
+    now[0] += 6
+    dlq = by_kind(proc.tick(), "dlq")
+    assert [dict(r.headers)["reason"] for r in dlq] == [b"unmatched_label"]
+    assert b"waited 5 s for its event" in dict(dlq[0].headers)["error"]
