@@ -37,7 +37,7 @@ format: install
 
 ## A local Apache Kafka broker (KRaft, single node); the last line printed is its bootstrap address.
 kafka-up: install
-	docker/local/kafka.sh up
+	VENV=$(VENV) docker/local/kafka.sh up
 
 kafka-down:
 	docker/local/kafka.sh down

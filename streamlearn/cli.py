@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 #: Modules that contribute sub-commands (a missing one is skipped).
 COMMAND_MODULES: tuple[str, ...] = (
-    "streamlearn.evaluate.commands",  # evaluate, bench, datasets
+    "streamlearn.evaluate.commands",  # evaluate, bench
     "streamlearn.stream.commands",  # datasets
     "streamlearn.drift.commands",  # bench-drift
     "streamlearn.active.commands",  # bench-active

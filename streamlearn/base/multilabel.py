@@ -57,6 +57,10 @@ class MultiLabelClassifier(river_base.MultiLabelClassifier):
     n_samples_seen: int = 0
     #: Probability above which a label is predicted true.
     threshold: float = 0.5
+    #: How the evaluation harness feeds this learner a stream: ``"arrays"`` (schema set once,
+    #: then ``predict_learn_many`` over chunks of a feature matrix) or ``"dicts"`` (River style:
+    #: ``predict_one`` then ``learn_one`` per instance, on dicts prepared before timing).
+    natural_form: str = "arrays"
 
     # ------------------------------------------------------------------ hooks
     @abc.abstractmethod

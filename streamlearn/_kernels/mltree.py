@@ -1,0 +1,1203 @@
+"""Kernels of the multi-label Hoeffding adaptive tree (MLHAT family).
+
+Pure functions over the arrays of three groups of state, kept as named tuples of numpy arrays
+so that a learner pickles exactly and the kernels stay free of objects:
+
+``Tree``   one tree over ``Lc`` labels (its ``label_map`` gives their columns in the label
+           matrices): node arrays (growable), observer slots (split statistics of the active
+           leaves), model slots (the leaf models of every leaf) and tree-level scalars.
+``Store``  a ring of recent rows (features, labels and known-mask) shared by the trees of one
+           learner; leaves keep the ids of their recent rows in it (kNN, recency).
+``Params`` the scalar hyper-parameters.
+
+Inputs are always CSR rows (``indptr``, ``indices``, ``data``); dense matrices are passed with
+every entry explicit, which the kernels notice through ``Params.dense`` (dense rows are
+standardised with running statistics; sparse rows are used as they are, and every cost follows
+their non-zeros).
+
+Observers. For every active leaf, feature ``f`` and outcome ``c`` (each label; ``Lc`` = "no
+label"; ``Lc + 1`` = every instance) an observer keeps the weight, sum and sum of squares of the
+non-zero values seen with that outcome (``o_w``, ``o_s1``, ``o_s2``), the leaf keeps the weight
+of each outcome (``o_tot``), and the feature keeps the range of its non-zero values. The zero
+values of an outcome are then ``o_tot - o_w``: a point mass at 0 plus a Gaussian of the
+non-zeros describes each (feature, outcome), which is exact for the binary features of text data
+and the Gaussian observer of River's Hoeffding trees for dense data.
+
+Split merit is the multi-label entropy of a multivariate Bernoulli over the outcomes (labels and
+"no label"), the Hoeffding bound's range is ``log2`` of the number of distinct label sets seen
+at the leaf.
+
+Leaf models, mixed per label by their own prequential (decayed Brier) loss: majority label set,
+recency (the label set of the latest instance that reached the leaf), kNN over the leaf's recent
+instances (cosine similarity), naive Bayes (Gaussian on dense data, multinomial on sparse data,
+both from the observers' statistics) and a per-label logistic regression trained by SGD.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from streamlearn._kernels._config import njit
+from streamlearn._kernels.mathx import binary_entropy, normal_cdf
+from streamlearn._kernels.rng import rng_poisson
+
+# ---------------------------------------------------------------------------------- layout
+MC, REC, KNN, NB, LR = 0, 1, 2, 3, 4
+N_MODELS = 5
+MODEL_NAMES = ("majority_labelset", "recency", "knn", "naive_bayes", "logistic")
+
+# Tree.meta (int64) slots
+M_NODE_HWM = 0  # nodes ever allocated (high-water mark)
+M_NODE_NFREE = 1  # entries on the node free stack
+M_ROOT = 2
+M_OSLOT_HWM = 3
+M_OSLOT_NFREE = 4
+M_MSLOT_HWM = 5
+M_MSLOT_NFREE = 6
+M_SPLITS = 7
+M_DEACTIVATED = 8
+M_NEED = 9  # bit flags: 1 = nodes, 2 = observer slots, 4 = model slots were missing
+M_ALT_STARTED = 10
+M_ALT_SWAPPED = 11
+M_ALT_PRUNED = 12
+M_NODE_DRIFTS = 13
+M_LEAVES = 14
+M_NO_OSLOT = 15  # 1: no observer slot may be allocated any more (memory limit reached)
+M_N = 16
+
+NEED_NODES, NEED_OSLOTS, NEED_MSLOTS = 1, 2, 4
+
+# Tree.metaf (float64) slots
+MF_WEIGHT = 0  # total weight learned
+MF_SCALE_N = 1  # rows in the running feature statistics
+MF_N = 4
+
+Tree = namedtuple(
+    "Tree",
+    [
+        # nodes (capacity C)
+        "feat",  # int64 (C,) split feature, -1 for a leaf
+        "thr",  # float64 (C,) go left when x[feat] <= thr
+        "left",  # int64 (C,)
+        "right",  # int64 (C,)
+        "parent",  # int64 (C,)
+        "depth",  # int64 (C,)
+        "oslot",  # int64 (C,) observer slot of an active leaf, -1 otherwise
+        "mslot",  # int64 (C,) model slot of a leaf, -1 for a branch
+        "alt",  # int64 (C,) root of this node's alternate subtree, -1 if none
+        "bg",  # uint8 (C,) node of a background (alternate) subtree
+        "active",  # uint8 (C,) leaf that may still split
+        "weight",  # float64 (C,) weight seen
+        "lw",  # float64 (C, Lc + 1) weight of each label (and "no label") being true
+        "kw",  # float64 (C, Lc + 1) weight of instances where that label was known
+        "last",  # float64 (C,) weight at the last split attempt
+        "errs",  # float64 (C,) sum of errors since the node's last reset (alternates)
+        "errn",  # float64 (C,) count for errs
+        "node_free",  # int64 (C,) free-node stack
+        # observer slots (capacity S)
+        "o_w",  # float64 (S, Lc + 2, d)
+        "o_s1",  # float64 (S, Lc + 2, d)
+        "o_s2",  # float64 (S, Lc + 2, d)
+        "o_min",  # float64 (S, d) smallest non-zero value
+        "o_max",  # float64 (S, d) largest non-zero value
+        "o_tot",  # float64 (S, Lc + 2) weight of each outcome
+        "o_mass",  # float64 (S, Lc + 2) sum of row values of each outcome (multinomial NB)
+        "oslot_free",  # int64 (S,)
+        # model slots (capacity M)
+        "lr_w",  # float64 (M, d, Lc)
+        "lr_b",  # float64 (M, Lc)
+        "loss",  # float64 (M, Lc, N_MODELS) decayed Brier loss of each leaf model
+        "ring",  # int64 (M, W) store ids of the leaf's recent instances
+        "ring_n",  # int64 (M,)
+        "ring_pos",  # int64 (M,)
+        "ls_hash",  # uint64 (M, K) label-set table (space-saving counts)
+        "ls_cnt",  # float64 (M, K)
+        "ls_bits",  # uint8 (M, K, Lc)
+        "ls_n",  # int64 (M,)
+        "ls_distinct",  # float64 (M,)
+        "mslot_free",  # int64 (M,)
+        # tree level
+        "scale_mean",  # float64 (d,)
+        "scale_m2",  # float64 (d,)
+        "label_map",  # int64 (Lc,) column of each tree label in the label matrices
+        "meta",  # int64 (M_N,)
+        "metaf",  # float64 (MF_N,)
+        "rng",  # uint64 (4,)
+    ],
+)
+
+Store = namedtuple(
+    "Store",
+    [
+        "seq",  # int64 (G,) id of the row held in each slot (-1: empty)
+        "start",  # int64 (G,) absolute position of its first entry
+        "length",  # int64 (G,)
+        "norm",  # float64 (G,) Euclidean norm of the raw row
+        "idx",  # int64 (E,) entry ring: feature indices
+        "val",  # float64 (E,) entry ring: values
+        "y",  # uint8 (G, L)
+        "known",  # uint8 (G, L)
+        "meta",  # int64 (2,): next id, entries written
+    ],
+)
+
+Params = namedtuple(
+    "Params",
+    [
+        "grace_period",
+        "delta",
+        "tau",
+        "n_split_points",
+        "min_branch_fraction",
+        "max_share_to_split",
+        "merit_preprune",
+        "max_depth",
+        "knn_k",
+        "learning_rate",
+        "loss_decay",
+        "hedge_eta",
+        "nb_alpha",
+        "dense",
+        "bagging_rate",
+        "models_mask",  # bit i set: leaf model i is used
+        "skip_below",  # skip a leaf model whose mixture weight is below this for every label
+    ],
+)
+
+
+# ---------------------------------------------------------------------------------- store
+@njit
+def store_append(s, indptr, indices, data, Y, K, has_known, start, stop):
+    """Append rows ``start:stop`` to the store ring; return the id of the first one."""
+    G = s.seq.shape[0]
+    E = s.idx.shape[0]
+    L = s.y.shape[1]
+    first = s.meta[0]
+    for i in range(start, stop):
+        rid = s.meta[0]
+        slot = rid % G
+        a = indptr[i]
+        n = indptr[i + 1] - a
+        pos = s.meta[1]
+        nrm = 0.0
+        for e in range(n):
+            q = (pos + e) % E
+            s.idx[q] = indices[a + e]
+            v = data[a + e]
+            s.val[q] = v
+            nrm += v * v
+        s.seq[slot] = rid
+        s.start[slot] = pos
+        s.length[slot] = n
+        s.norm[slot] = math.sqrt(nrm)
+        for j in range(L):
+            s.y[slot, j] = Y[i, j]
+            s.known[slot, j] = K[i, j] if has_known else 1
+        s.meta[0] = rid + 1
+        s.meta[1] = pos + n
+    return first
+
+
+@njit
+def store_slot(s, rid):
+    """Slot of row ``rid`` if it is still whole in the store, else -1."""
+    if rid < 0:
+        return -1
+    G = s.seq.shape[0]
+    slot = rid % G
+    if s.seq[slot] != rid:
+        return -1
+    if s.meta[1] - s.start[slot] > s.idx.shape[0]:
+        return -1
+    return slot
+
+
+@njit
+def store_value(s, slot, f):
+    """Value of feature ``f`` in the stored row (0 when absent); rows are sorted by index."""
+    E = s.idx.shape[0]
+    lo = 0
+    hi = s.length[slot]
+    base = s.start[slot]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        q = (base + mid) % E
+        g = s.idx[q]
+        if g == f:
+            return s.val[q]
+        if g < f:
+            lo = mid + 1
+        else:
+            hi = mid
+    return 0.0
+
+
+# ---------------------------------------------------------------------------------- allocation
+@njit
+def alloc_node(t):
+    """A fresh node id (from the free stack or the high-water mark), or -1 when full."""
+    if t.meta[M_NODE_NFREE] > 0:
+        t.meta[M_NODE_NFREE] -= 1
+        n = t.node_free[t.meta[M_NODE_NFREE]]
+    elif t.meta[M_NODE_HWM] < t.feat.shape[0]:
+        n = t.meta[M_NODE_HWM]
+        t.meta[M_NODE_HWM] += 1
+    else:
+        t.meta[M_NEED] |= NEED_NODES
+        return -1
+    t.feat[n] = -1
+    t.thr[n] = 0.0
+    t.left[n] = -1
+    t.right[n] = -1
+    t.parent[n] = -1
+    t.depth[n] = 0
+    t.oslot[n] = -1
+    t.mslot[n] = -1
+    t.alt[n] = -1
+    t.bg[n] = 0
+    t.active[n] = 1
+    t.weight[n] = 0.0
+    t.lw[n, :] = 0.0
+    t.kw[n, :] = 0.0
+    t.last[n] = 0.0
+    t.errs[n] = 0.0
+    t.errn[n] = 0.0
+    return n
+
+
+@njit
+def free_node(t, n):
+    t.feat[n] = -2  # marks a freed node
+    t.node_free[t.meta[M_NODE_NFREE]] = n
+    t.meta[M_NODE_NFREE] += 1
+
+
+@njit
+def alloc_oslot(t):
+    """A zeroed observer slot, or -1 (and the NEED flag) when none is left."""
+    if t.meta[M_NO_OSLOT] != 0:
+        return -1
+    if t.meta[M_OSLOT_NFREE] > 0:
+        t.meta[M_OSLOT_NFREE] -= 1
+        o = t.oslot_free[t.meta[M_OSLOT_NFREE]]
+    elif t.meta[M_OSLOT_HWM] < t.o_w.shape[0]:
+        o = t.meta[M_OSLOT_HWM]
+        t.meta[M_OSLOT_HWM] += 1
+    else:
+        t.meta[M_NEED] |= NEED_OSLOTS
+        return -1
+    t.o_w[o] = 0.0
+    t.o_s1[o] = 0.0
+    t.o_s2[o] = 0.0
+    t.o_min[o] = np.inf
+    t.o_max[o] = -np.inf
+    t.o_tot[o] = 0.0
+    t.o_mass[o] = 0.0
+    return o
+
+
+@njit
+def free_oslot(t, o):
+    t.oslot_free[t.meta[M_OSLOT_NFREE]] = o
+    t.meta[M_OSLOT_NFREE] += 1
+
+
+@njit
+def alloc_mslot(t):
+    if t.meta[M_MSLOT_NFREE] > 0:
+        t.meta[M_MSLOT_NFREE] -= 1
+        m = t.mslot_free[t.meta[M_MSLOT_NFREE]]
+    elif t.meta[M_MSLOT_HWM] < t.lr_w.shape[0]:
+        m = t.meta[M_MSLOT_HWM]
+        t.meta[M_MSLOT_HWM] += 1
+    else:
+        t.meta[M_NEED] |= NEED_MSLOTS
+        return -1
+    t.lr_w[m] = 0.0
+    t.lr_b[m] = 0.0
+    t.loss[m] = 0.0
+    t.ring[m] = -1
+    t.ring_n[m] = 0
+    t.ring_pos[m] = 0
+    t.ls_n[m] = 0
+    t.ls_distinct[m] = 0.0
+    return m
+
+
+@njit
+def free_mslot(t, m):
+    t.mslot_free[t.meta[M_MSLOT_NFREE]] = m
+    t.meta[M_MSLOT_NFREE] += 1
+
+
+@njit
+def copy_mslot(t, src, dst):
+    t.lr_w[dst] = t.lr_w[src]
+    t.lr_b[dst] = t.lr_b[src]
+    t.loss[dst] = t.loss[src]
+    t.ring[dst] = t.ring[src]
+    t.ring_n[dst] = t.ring_n[src]
+    t.ring_pos[dst] = t.ring_pos[src]
+    t.ls_hash[dst] = t.ls_hash[src]
+    t.ls_cnt[dst] = t.ls_cnt[src]
+    t.ls_bits[dst] = t.ls_bits[src]
+    t.ls_n[dst] = t.ls_n[src]
+    t.ls_distinct[dst] = t.ls_distinct[src]
+
+
+# ---------------------------------------------------------------------------------- rows
+@njit
+def prepare_row(t, p, idx, val, xd, xz, zval, inv_std):
+    """Scatter the raw row into ``xd``, its scaled values into ``zval``/``xz``; return |z|.
+
+    Dense rows are standardised with the tree's running mean and standard deviation (a
+    constant feature gets scale 1); sparse rows are used as they are.
+    """
+    n = idx.shape[0]
+    nrm = 0.0
+    if p.dense:
+        cnt = t.metaf[MF_SCALE_N]
+        for e in range(n):
+            f = idx[e]
+            v = val[e]
+            xd[f] = v
+            sd = math.sqrt(t.scale_m2[f] / (cnt - 1.0)) if cnt > 1.0 else 0.0
+            inv = 1.0 / sd if sd > 0.0 else 1.0
+            inv_std[f] = inv
+            z = (v - t.scale_mean[f]) * inv if cnt > 1.0 else 0.0
+            zval[e] = z
+            xz[f] = z
+            nrm += z * z
+    else:
+        for e in range(n):
+            f = idx[e]
+            v = val[e]
+            xd[f] = v
+            zval[e] = v
+            xz[f] = v
+            nrm += v * v
+    return math.sqrt(nrm)
+
+
+@njit
+def clear_row(idx, xd, xz):
+    for e in range(idx.shape[0]):
+        xd[idx[e]] = 0.0
+        xz[idx[e]] = 0.0
+
+
+@njit
+def update_scaling(t, idx, val):
+    """Welford update of the running per-feature statistics (dense rows only)."""
+    cnt = t.metaf[MF_SCALE_N] + 1.0
+    t.metaf[MF_SCALE_N] = cnt
+    for e in range(idx.shape[0]):
+        f = idx[e]
+        d = val[e] - t.scale_mean[f]
+        t.scale_mean[f] += d / cnt
+        t.scale_m2[f] += d * (val[e] - t.scale_mean[f])
+
+
+@njit
+def route(t, node, xd):
+    """The leaf reached from ``node`` by the raw row scattered in ``xd``."""
+    while t.feat[node] >= 0:
+        if xd[t.feat[node]] <= t.thr[node]:
+            node = t.left[node]
+        else:
+            node = t.right[node]
+    return node
+
+
+# ---------------------------------------------------------------------------------- leaf models
+@njit
+def _sigmoid(z):
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-min(z, 40.0)))
+    ez = math.exp(max(z, -40.0))
+    return ez / (1.0 + ez)
+
+
+@njit
+def leaf_prior(t, leaf, c):
+    k = t.kw[leaf, c]
+    return t.lw[leaf, c] / k if k > 0.0 else 0.0
+
+
+@njit
+def predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids, cache, crow):
+    """kNN (cosine) over the leaf's recent rows: per-label vote of the k nearest; False if none.
+
+    ``cache[crow, slot]`` memoises similarities between the current row and store rows across
+    the trees of a forest (NaN = not computed; a (0, 0) array disables it): trees see the
+    same rows with the same feature scaling, so a similarity computed by one tree is valid
+    for every other.
+    """
+    use_cache = cache.shape[0] > 0
+    Lc = t.label_map.shape[0]
+    k = min(int(p.knn_k), sims.shape[0])
+    nfound = 0
+    W = t.ring.shape[1]
+    n = t.ring_n[m]
+    # newest first, so that on equal similarity the more recent row wins
+    for back in range(1, n + 1):
+        rid = t.ring[m, (t.ring_pos[m] - back) % W]
+        slot = store_slot(s, rid)
+        if slot < 0:
+            continue
+        if use_cache and not math.isnan(cache[crow, slot]):
+            sim = cache[crow, slot]
+        else:
+            sim = _similarity(t, s, p, slot, xz, norm_x, inv_std)
+            if use_cache:
+                cache[crow, slot] = sim
+        # insertion into the top-k (descending similarity, stable)
+        if nfound < k:
+            pos = nfound
+            nfound += 1
+        elif sim > sims[k - 1]:
+            pos = k - 1
+        else:
+            continue
+        while pos > 0 and sims[pos - 1] < sim:
+            sims[pos] = sims[pos - 1]
+            ids[pos] = ids[pos - 1]
+            pos -= 1
+        sims[pos] = sim
+        ids[pos] = slot
+    if nfound == 0:
+        return False
+    for c in range(Lc):
+        col = t.label_map[c]
+        pos_ = 0.0
+        kn = 0.0
+        for i in range(nfound):
+            if s.known[ids[i], col]:
+                kn += 1.0
+                pos_ += s.y[ids[i], col]
+        pm[KNN, c] = pos_ / kn if kn > 0.0 else leaf_prior(t, leaf, c)
+    return True
+
+
+@njit
+def _similarity(t, s, p, slot, xz, norm_x, inv_std):
+    """Cosine similarity between the current (scaled) row and a stored row."""
+    E = s.idx.shape[0]
+    dot = 0.0
+    q0 = s.start[slot] % E
+    n_e = s.length[slot]
+    seg1 = min(n_e, E - q0)
+    if p.dense:
+        nr = 0.0
+        scaled = t.metaf[MF_SCALE_N] > 1.0
+        for part in range(2):
+            qa = q0 if part == 0 else 0
+            qb = q0 + seg1 if part == 0 else n_e - seg1
+            for q in range(qa, qb):
+                f = s.idx[q]
+                z = (s.val[q] - t.scale_mean[f]) * inv_std[f] if scaled else 0.0
+                dot += z * xz[f]
+                nr += z * z
+        nr = math.sqrt(nr)
+    else:
+        for part in range(2):
+            qa = q0 if part == 0 else 0
+            qb = q0 + seg1 if part == 0 else n_e - seg1
+            for q in range(qa, qb):
+                dot += s.val[q] * xz[s.idx[q]]
+        nr = s.norm[slot]
+    return dot / (nr * norm_x) if nr > 0.0 and norm_x > 0.0 else 0.0
+
+
+@njit
+def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
+    """Naive Bayes per label from the leaf's observers (Gaussian if dense, multinomial if sparse)."""
+    Lc = t.label_map.shape[0]
+    T = Lc + 1
+    W = t.o_tot[o, T]
+    if W <= 0.0:
+        return False
+    a = p.nb_alpha
+    d = t.o_w.shape[2]
+    logit = nb_logit
+    for c in range(Lc):
+        wp = t.o_tot[o, c]
+        wn = W - wp
+        logit[c] = math.log((wp + a) / (wn + a))
+    if p.dense:
+        for e in range(idx.shape[0]):
+            f = idx[e]
+            v = val[e]
+            nt = t.o_w[o, T, f]
+            if nt <= 0.0:
+                continue
+            s1t = t.o_s1[o, T, f]
+            s2t = t.o_s2[o, T, f]
+            mt = s1t / nt
+            vt = s2t / nt - mt * mt
+            floor = 1e-9 + 1e-3 * max(vt, 0.0)
+            vt = max(vt, floor)
+            for c in range(Lc):
+                np_ = t.o_w[o, c, f]
+                nn = nt - np_
+                if np_ > 0.0:
+                    mp = t.o_s1[o, c, f] / np_
+                    vp = max(t.o_s2[o, c, f] / np_ - mp * mp, floor)
+                else:
+                    mp = mt
+                    vp = vt
+                if nn > 0.0:
+                    mn = (s1t - t.o_s1[o, c, f]) / nn
+                    vn = max((s2t - t.o_s2[o, c, f]) / nn - mn * mn, floor)
+                else:
+                    mn = mt
+                    vn = vt
+                dp = v - mp
+                dn = v - mn
+                logit[c] += -0.5 * math.log(vp / vn) - dp * dp / (2.0 * vp) + dn * dn / (2.0 * vn)
+    else:
+        rowsum = 0.0
+        for e in range(idx.shape[0]):
+            rowsum += val[e]
+        for c in range(Lc):
+            mp = t.o_mass[o, c]
+            mn = t.o_mass[o, T] - mp
+            logit[c] += rowsum * (math.log(mn + a * d) - math.log(mp + a * d))
+        for e in range(idx.shape[0]):
+            f = idx[e]
+            v = val[e]
+            st = t.o_s1[o, T, f]
+            for c in range(Lc):
+                sp = t.o_s1[o, c, f]
+                logit[c] += v * (math.log(sp + a) - math.log(max(st - sp, 0.0) + a))
+    for c in range(Lc):
+        wp = t.o_tot[o, c]
+        if wp <= 0.0 or W - wp <= 0.0:
+            pm[NB, c] = wp / W
+        else:
+            pm[NB, c] = _sigmoid(logit[c])
+    return True
+
+
+@njit
+def negligible(t, m, i, mask, eta, skip_below):
+    """True when model ``i``'s mixture weight at model slot ``m`` is below ``skip_below`` for
+    every label: its loss exceeds the best enabled model's by more than ``-log(skip_below)/eta``."""
+    if skip_below <= 0.0:
+        return False
+    gap = -math.log(skip_below) / eta
+    Lc = t.loss.shape[1]
+    for c in range(Lc):
+        lo = np.inf
+        for j in range(N_MODELS):
+            if (mask >> j) & 1 and t.loss[m, c, j] < lo:
+                lo = t.loss[m, c, j]
+        if t.loss[m, c, i] - lo <= gap:
+            return False
+    return True
+
+
+@njit
+def predict_leaf(
+    t,
+    s,
+    p,
+    leaf,
+    idx,
+    zval,
+    xz,
+    norm_x,
+    inv_std,
+    val,
+    pm,
+    valid,
+    out,
+    sims,
+    ids,
+    nb_logit,
+    cache,
+    crow,
+):
+    """Per-label probabilities of the leaf's mixture of models; ``pm``/``valid`` get each model's."""
+    Lc = t.label_map.shape[0]
+    m = t.mslot[leaf]
+    o = t.oslot[leaf]
+    mask = int(p.models_mask)
+    for i in range(N_MODELS):
+        valid[i] = 0
+    if t.weight[leaf] > 0.0 and (t.ring_pos[m] & 15) != 0:
+        # models whose mixture weight is negligible for every label are skipped, except on
+        # one row in 16 at this leaf, when every model is evaluated so that its loss can recover
+        full = mask
+        for i in range(N_MODELS):
+            if (full >> i) & 1 and negligible(t, m, i, full, p.hedge_eta, p.skip_below):
+                mask &= ~(1 << i)
+    # majority label set
+    if (mask >> MC) & 1 and t.ls_n[m] > 0:
+        best = 0
+        for k in range(1, t.ls_n[m]):
+            if t.ls_cnt[m, k] > t.ls_cnt[m, best]:
+                best = k
+        for c in range(Lc):
+            pm[MC, c] = t.ls_bits[m, best, c]
+        valid[MC] = 1
+    # recency: the latest row that reached this leaf
+    if (mask >> REC) & 1:
+        W = t.ring.shape[1]
+        for back in range(1, t.ring_n[m] + 1):
+            slot = store_slot(s, t.ring[m, (t.ring_pos[m] - back) % W])
+            if slot >= 0:
+                for c in range(Lc):
+                    col = t.label_map[c]
+                    pm[REC, c] = s.y[slot, col] if s.known[slot, col] else leaf_prior(t, leaf, c)
+                valid[REC] = 1
+                break
+    if (mask >> KNN) & 1:
+        if predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids, cache, crow):
+            valid[KNN] = 1
+    if (mask >> NB) & 1 and o >= 0:
+        if predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
+            valid[NB] = 1
+    if (mask >> LR) & 1 and t.weight[leaf] > 0.0:
+        for c in range(Lc):
+            pm[LR, c] = t.lr_b[m, c]
+        for e in range(idx.shape[0]):
+            z = zval[e]
+            if z != 0.0:
+                f = idx[e]
+                for c in range(Lc):
+                    pm[LR, c] += z * t.lr_w[m, f, c]
+        for c in range(Lc):
+            pm[LR, c] = _sigmoid(pm[LR, c])
+        valid[LR] = 1
+    # hedge mixture per label
+    eta = p.hedge_eta
+    for c in range(Lc):
+        lo = np.inf
+        for i in range(N_MODELS):
+            if valid[i] and t.loss[m, c, i] < lo:
+                lo = t.loss[m, c, i]
+        num = 0.0
+        den = 0.0
+        for i in range(N_MODELS):
+            if valid[i]:
+                w = math.exp(-eta * (t.loss[m, c, i] - lo))
+                num += w * pm[i, c]
+                den += w
+        out[c] = num / den if den > 0.0 else leaf_prior(t, leaf, c)
+
+
+# ---------------------------------------------------------------------------------- learning
+@njit
+def _labelset_hash(ybits, Lc):
+    h = np.uint64(1469598103934665603)
+    for c in range(Lc):
+        if ybits[c]:
+            h ^= np.uint64(c + 1)
+            h *= np.uint64(1099511628211)
+    return h
+
+
+@njit
+def update_labelsets(t, m, ybits, w):
+    """Space-saving count of the leaf's label sets (exact while fewer than K distinct)."""
+    Lc = t.label_map.shape[0]
+    K = t.ls_cnt.shape[1]
+    h = _labelset_hash(ybits, Lc)
+    n = t.ls_n[m]
+    for k in range(n):
+        if t.ls_hash[m, k] == h:
+            same = True
+            for c in range(Lc):
+                if t.ls_bits[m, k, c] != ybits[c]:
+                    same = False
+                    break
+            if same:
+                t.ls_cnt[m, k] += w
+                return
+    t.ls_distinct[m] += 1.0
+    if n < K:
+        k = n
+        t.ls_n[m] = n + 1
+        base = 0.0
+    else:
+        k = 0
+        for j in range(1, K):
+            if t.ls_cnt[m, j] < t.ls_cnt[m, k]:
+                k = j
+        base = t.ls_cnt[m, k]
+    t.ls_hash[m, k] = h
+    t.ls_cnt[m, k] = base + w
+    for c in range(Lc):
+        t.ls_bits[m, k, c] = ybits[c]
+
+
+@njit
+def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, rid, grad, pos_list):
+    """Learn one row at a leaf with weight ``w`` (losses of the models are updated even at w=0)."""
+    Lc = t.label_map.shape[0]
+    m = t.mslot[leaf]
+    decay = p.loss_decay
+    for c in range(Lc):
+        if not krow[c]:
+            continue
+        yc = float(yrow[c])
+        for i in range(N_MODELS):
+            if valid[i]:
+                err = pm[i, c] - yc
+                t.loss[m, c, i] = decay * t.loss[m, c, i] + err * err
+    if w <= 0.0:
+        return
+    any_pos = False
+    for c in range(Lc):
+        if krow[c] and yrow[c]:
+            any_pos = True
+            break
+    # node statistics
+    t.weight[leaf] += w
+    for c in range(Lc):
+        if krow[c]:
+            t.kw[leaf, c] += w
+            if yrow[c]:
+                t.lw[leaf, c] += w
+    if full:
+        t.kw[leaf, Lc] += w
+        if not any_pos:
+            t.lw[leaf, Lc] += w
+    # logistic regression: one SGD step per known label
+    if (int(p.models_mask) >> LR) & 1:
+        lr = p.learning_rate * w
+        for c in range(Lc):
+            grad[c] = 0.0
+            if krow[c]:
+                pc = pm[LR, c] if valid[LR] else 0.5
+                grad[c] = lr * (float(yrow[c]) - pc)
+                t.lr_b[m, c] += grad[c]
+        for e in range(idx.shape[0]):
+            z = zval[e]
+            if z != 0.0:
+                f = idx[e]
+                for c in range(Lc):
+                    t.lr_w[m, f, c] += grad[c] * z
+    # recent rows
+    W = t.ring.shape[1]
+    t.ring[m, t.ring_pos[m]] = rid
+    t.ring_pos[m] = (t.ring_pos[m] + 1) % W
+    if t.ring_n[m] < W:
+        t.ring_n[m] += 1
+    if full:
+        update_labelsets(t, m, yrow, w)
+    # observers
+    o = t.oslot[leaf]
+    if o < 0:
+        return
+    T = Lc + 1
+    rowsum = 0.0
+    for e in range(idx.shape[0]):
+        rowsum += val[e]
+    t.o_tot[o, T] += w
+    t.o_mass[o, T] += w * rowsum
+    empty = full and not any_pos
+    if empty:
+        t.o_tot[o, Lc] += w
+        t.o_mass[o, Lc] += w * rowsum
+    for c in range(Lc):
+        if krow[c] and yrow[c]:
+            t.o_tot[o, c] += w
+            t.o_mass[o, c] += w * rowsum
+    npos = 0
+    for c in range(Lc):
+        if krow[c] and yrow[c]:
+            pos_list[npos] = c
+            npos += 1
+    for e in range(idx.shape[0]):
+        f = idx[e]
+        v = val[e]
+        if v == 0.0 and not p.dense:
+            continue
+        wv = w * v
+        wv2 = wv * v
+        if v < t.o_min[o, f]:
+            t.o_min[o, f] = v
+        if v > t.o_max[o, f]:
+            t.o_max[o, f] = v
+        t.o_w[o, T, f] += w
+        t.o_s1[o, T, f] += wv
+        t.o_s2[o, T, f] += wv2
+        if empty:
+            t.o_w[o, Lc, f] += w
+            t.o_s1[o, Lc, f] += wv
+            t.o_s2[o, Lc, f] += wv2
+        for j in range(npos):
+            c = pos_list[j]
+            t.o_w[o, c, f] += w
+            t.o_s1[o, c, f] += wv
+            t.o_s2[o, c, f] += wv2
+
+
+# ---------------------------------------------------------------------------------- splits
+@njit
+def _side_entropy(side, total, n_out):
+    if total <= 0.0:
+        return 0.0
+    h = 0.0
+    for c in range(n_out):
+        h += binary_entropy(side[c] / total)
+    return h
+
+
+@njit
+def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right):
+    """Best (merit, threshold) of a binary numeric split on feature ``f`` at observer slot ``o``.
+
+    Each outcome's values are a point mass at zero plus a Gaussian of its non-zero values; the
+    candidate thresholds are ``n_split_points`` evenly spaced inside the feature's range, plus 0
+    when the feature has zeros (the exact zero / non-zero split of sparse data).
+    """
+    Lc = t.label_map.shape[0]
+    T = Lc + 1
+    n_out = Lc + 1  # outcomes in the entropy: labels and "no label"
+    W = t.o_tot[o, T]
+    nz_total = t.o_w[o, T, f]
+    if nz_total <= 0.0:
+        return -np.inf, 0.0
+    has_zeros = nz_total < W * (1.0 - 1e-12)
+    lo = t.o_min[o, f]
+    hi = t.o_max[o, f]
+    if has_zeros:
+        lo = min(lo, 0.0)
+        hi = max(hi, 0.0)
+    if not hi > lo:
+        return -np.inf, 0.0
+    for c in range(T + 1):
+        a = t.o_w[o, c, f]
+        if a > 0.0:
+            mu = t.o_s1[o, c, f] / a
+            var = t.o_s2[o, c, f] / a - mu * mu
+            if a > 1.0:
+                var *= a / (a - 1.0)
+            means[c] = mu
+            stds[c] = math.sqrt(var) if var > 0.0 else 0.0
+        else:
+            means[c] = 0.0
+            stds[c] = 0.0
+    best = -np.inf
+    best_thr = 0.0
+    nsp = int(p.n_split_points)
+    single_value = t.o_min[o, f] == t.o_max[o, f]
+    n_cand = 1 if single_value else nsp + (1 if has_zeros else 0)
+    for i in range(n_cand):
+        if single_value:
+            thr = 0.5 * t.o_min[o, f]  # separates the one non-zero value from the zeros
+        elif i < nsp:
+            thr = lo + (hi - lo) * (i + 1) / (nsp + 1.0)
+        else:
+            thr = 0.0
+        for c in range(T + 1):
+            a = t.o_w[o, c, f]
+            z = t.o_tot[o, c] - a
+            if z < 0.0:
+                z = 0.0
+            if thr < t.o_min[o, f]:
+                cdf = 0.0
+            elif thr >= t.o_max[o, f]:
+                cdf = 1.0
+            else:
+                cdf = normal_cdf(thr, means[c], stds[c])
+            lw_ = a * cdf + (z if thr >= 0.0 else 0.0)
+            left[c] = lw_
+            right[c] = t.o_tot[o, c] - lw_
+        lt = left[T]
+        rt = right[T]
+        frac = p.min_branch_fraction * W
+        if (1 if lt > frac else 0) + (1 if rt > frac else 0) < 2:
+            continue
+        post = (lt * _side_entropy(left, lt, n_out) + rt * _side_entropy(right, rt, n_out)) / (
+            lt + rt
+        )
+        merit = pre_h - post
+        if merit > best:
+            best = merit
+            best_thr = thr
+    return best, best_thr
+
+
+@njit
+def attempt_split(t, s, p, leaf, means, stds, left, right):
+    """Hoeffding test at an active leaf: split it, pre-prune it, or wait. Returns True on split."""
+    o = t.oslot[leaf]
+    Lc = t.label_map.shape[0]
+    T = Lc + 1
+    W = t.o_tot[o, T]
+    t.last[leaf] = t.weight[leaf]
+    m = t.mslot[leaf]
+    if W <= 0.0 or t.ls_distinct[m] <= 1.0:
+        return False  # one label set so far: nothing to separate
+    for c in range(Lc + 1):
+        if t.o_tot[o, c] > p.max_share_to_split * W:
+            return False
+    pre = _side_entropy(t.o_tot[o], W, Lc + 1)
+    d = t.o_w.shape[2]
+    best = -np.inf
+    second = -np.inf
+    best_f = -1
+    best_thr = 0.0
+    for f in range(d):
+        merit, thr = best_split_for_feature(t, p, o, f, pre, means, stds, left, right)
+        if merit > best:
+            second = best
+            best = merit
+            best_f = f
+            best_thr = thr
+        elif merit > second:
+            second = merit
+    null_best = False
+    if p.merit_preprune:
+        if 0.0 > best:
+            second = best
+            best = 0.0
+            null_best = True
+        elif 0.0 > second:
+            second = 0.0
+    if best_f < 0 and not null_best:
+        return False
+    rng_ = math.log2(max(t.ls_distinct[m], 2.0))
+    eps = math.sqrt(rng_ * rng_ * math.log(1.0 / p.delta) / (2.0 * W))
+    if not (best - second > eps or eps < p.tau):
+        return False
+    if null_best or best <= 0.0:
+        if p.merit_preprune:
+            deactivate(t, leaf)
+        return False
+    return do_split(t, s, p, leaf, best_f, best_thr, means, stds, left, right)
+
+
+@njit
+def deactivate(t, leaf):
+    o = t.oslot[leaf]
+    if o >= 0:
+        free_oslot(t, o)
+        t.oslot[leaf] = -1
+    if t.active[leaf]:
+        t.active[leaf] = 0
+        t.meta[M_DEACTIVATED] += 1
+
+
+@njit
+def do_split(t, s, p, leaf, f, thr, means, stds, left, right):
+    """Turn ``leaf`` into a branch on ``x[f] <= thr`` with two warm-started children."""
+    Lc = t.label_map.shape[0]
+    T = Lc + 1
+    o = t.oslot[leaf]
+    if t.feat.shape[0] - t.meta[M_NODE_HWM] + t.meta[M_NODE_NFREE] < 2:
+        t.meta[M_NEED] |= NEED_NODES
+        return False
+    if t.lr_w.shape[0] - t.meta[M_MSLOT_HWM] + t.meta[M_MSLOT_NFREE] < 1:
+        t.meta[M_NEED] |= NEED_MSLOTS
+        return False
+    # children's initial statistics: the split's estimated class distributions
+    best_split_for_feature_at(t, o, f, thr, means, stds, left, right)
+    ln = alloc_node(t)
+    rn = alloc_node(t)
+    m_parent = t.mslot[leaf]
+    m_right = alloc_mslot(t)
+    copy_mslot(t, m_parent, m_right)
+    for child, side, m in ((ln, left, m_parent), (rn, right, m_right)):
+        t.parent[child] = leaf
+        t.depth[child] = t.depth[leaf] + 1
+        t.bg[child] = t.bg[leaf]
+        t.mslot[child] = m
+        t.weight[child] = side[T]
+        for c in range(Lc + 1):
+            t.lw[child, c] = side[c]
+            t.kw[child, c] = side[T]
+        t.last[child] = side[T]
+    # recent rows go where the split sends them
+    W = t.ring.shape[1]
+    n = t.ring_n[m_parent]
+    ids = t.ring[m_parent].copy()
+    pos0 = t.ring_pos[m_parent]
+    t.ring_n[m_parent] = 0
+    t.ring_pos[m_parent] = 0
+    t.ring_n[m_right] = 0
+    t.ring_pos[m_right] = 0
+    for back in range(n, 0, -1):  # oldest first
+        rid = ids[(pos0 - back) % W]
+        slot = store_slot(s, rid)
+        if slot < 0:
+            continue
+        m = m_parent if store_value(s, slot, f) <= thr else m_right
+        t.ring[m, t.ring_pos[m]] = rid
+        t.ring_pos[m] = (t.ring_pos[m] + 1) % W
+        t.ring_n[m] += 1
+    # the parent becomes a branch
+    if o >= 0:
+        free_oslot(t, o)
+    t.oslot[leaf] = -1
+    t.mslot[leaf] = -1
+    t.feat[leaf] = f
+    t.thr[leaf] = thr
+    t.left[leaf] = ln
+    t.right[leaf] = rn
+    t.active[leaf] = 0
+    max_depth = p.max_depth
+    for child in (ln, rn):
+        if t.depth[child] >= max_depth:
+            t.active[child] = 0
+            t.meta[M_DEACTIVATED] += 1
+        else:
+            t.oslot[child] = alloc_oslot(t)  # -1 when none is left: the leaf waits for one
+    t.meta[M_SPLITS] += 1
+    t.meta[M_LEAVES] += 1
+    return True
+
+
+@njit
+def best_split_for_feature_at(t, o, f, thr, means, stds, left, right):
+    """Estimated outcome weights left/right of ``x[f] <= thr`` (same model as the search)."""
+    Lc = t.label_map.shape[0]
+    T = Lc + 1
+    for c in range(T + 1):
+        a = t.o_w[o, c, f]
+        z = t.o_tot[o, c] - a
+        if z < 0.0:
+            z = 0.0
+        if a > 0.0:
+            mu = t.o_s1[o, c, f] / a
+            var = t.o_s2[o, c, f] / a - mu * mu
+            if a > 1.0:
+                var *= a / (a - 1.0)
+            sd = math.sqrt(var) if var > 0.0 else 0.0
+        else:
+            mu = 0.0
+            sd = 0.0
+        if thr < t.o_min[o, f]:
+            cdf = 0.0
+        elif thr >= t.o_max[o, f]:
+            cdf = 1.0
+        else:
+            cdf = normal_cdf(thr, mu, sd)
+        lw_ = a * cdf + (z if thr >= 0.0 else 0.0)
+        left[c] = lw_
+        right[c] = t.o_tot[o, c] - lw_
+
+
+# ---------------------------------------------------------------------------------- the loop
+@njit
+def tree_run(
+    t,
+    s,
+    p,
+    indptr,
+    indices,
+    data,
+    Y,
+    K,
+    has_known,
+    rid0,
+    start,
+    stop,
+    out,
+    do_predict,
+    do_learn,
+    cache,
+):
+    """Process rows ``start:stop`` in order: predict each (into ``out``), then learn it.
+
+    ``rid0`` is the store id of row ``start`` (rows were appended to the store beforehand);
+    ``out`` has one column per label of the label matrices (this tree writes its own columns).
+    """
+    Lc = t.label_map.shape[0]
+    d = t.scale_mean.shape[0]
+    xd = np.zeros(d)
+    xz = np.zeros(d)
+    inv_std = np.ones(d)
+    maxnnz = 0
+    for i in range(start, stop):
+        maxnnz = max(maxnnz, indptr[i + 1] - indptr[i])
+    zval = np.zeros(maxnnz)
+    pm = np.zeros((N_MODELS, Lc))
+    valid = np.zeros(N_MODELS, dtype=np.uint8)
+    prob = np.zeros(Lc)
+    grad = np.zeros(Lc)
+    pos_list = np.zeros(Lc, dtype=np.int64)
+    nb_logit = np.zeros(Lc)
+    yrow = np.zeros(Lc, dtype=np.uint8)
+    krow = np.ones(Lc, dtype=np.uint8)
+    kmax = max(int(p.knn_k), 1)
+    sims = np.zeros(kmax)
+    ids = np.zeros(kmax, dtype=np.int64)
+    means = np.zeros(Lc + 2)
+    stds = np.zeros(Lc + 2)
+    left = np.zeros(Lc + 2)
+    right = np.zeros(Lc + 2)
+    root = t.meta[M_ROOT]
+    for i in range(start, stop):
+        a = indptr[i]
+        b = indptr[i + 1]
+        idx = indices[a:b]
+        val = data[a:b]
+        zv = zval[: b - a]
+        norm_x = prepare_row(t, p, idx, val, xd, xz, zv, inv_std)
+        leaf = route(t, root, xd)
+        predict_leaf(
+            t, s, p, leaf, idx, zv, xz, norm_x, inv_std, val, pm, valid, prob, sims, ids, nb_logit,
+            cache, i - start,
+        )  # fmt: skip
+        if do_predict:
+            for c in range(Lc):
+                out[i, t.label_map[c]] = prob[c]
+        if do_learn:
+            full = True
+            for c in range(Lc):
+                col = t.label_map[c]
+                yrow[c] = Y[i, col]
+                if has_known:
+                    krow[c] = K[i, col]
+                    if not krow[c]:
+                        full = False
+            w = 1.0
+            if p.bagging_rate > 0.0:
+                w = float(rng_poisson(t.rng, p.bagging_rate))
+            # branches on the path
+            node = root
+            while t.feat[node] >= 0:
+                if w > 0.0:
+                    t.weight[node] += w
+                    for c in range(Lc):
+                        if krow[c]:
+                            t.kw[node, c] += w
+                            if yrow[c]:
+                                t.lw[node, c] += w
+                node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
+            learn_leaf(
+                t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid0 + (i - start),
+                grad, pos_list,
+            )  # fmt: skip
+            if p.dense:  # unweighted: identical in every tree of a forest
+                update_scaling(t, idx, val)
+            if w > 0.0:
+                t.metaf[MF_WEIGHT] += w
+                if (
+                    t.active[leaf]
+                    and t.oslot[leaf] >= 0
+                    and t.weight[leaf] - t.last[leaf] >= p.grace_period
+                ):
+                    attempt_split(t, s, p, leaf, means, stds, left, right)
+        clear_row(idx, xd, xz)
+    return stop
+
+
+@njit
+def dense_to_csr(X):
+    """CSR arrays of a dense matrix with every entry explicit (zeros included)."""
+    n, d = X.shape
+    indptr = np.arange(0, n * d + 1, d).astype(np.int64)
+    indices = np.empty(n * d, dtype=np.int64)
+    for i in range(n):
+        for j in range(d):
+            indices[i * d + j] = j
+    return indptr, indices, X.ravel()

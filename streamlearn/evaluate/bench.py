@@ -1,0 +1,107 @@
+"""Side-by-side benchmark: several learners, one stream, one process, one after the other.
+
+Rules (docs/evaluation.md):
+
+- the stream is loaded once, before any timing; each learner gets it in its natural form
+  (prepared before its clock starts) and runs strict per-instance test-then-train
+  (:func:`~streamlearn.evaluate.prequential.prequential`);
+- a peer too slow for the whole stream may run on a prefix (``peer_limit`` applies to
+  ``natural_form="dicts"`` learners); then our learners are ALSO run, from scratch, on that same
+  prefix, and a speed ratio ``speedup_vs_<peer>`` is only ever computed between two runs over the
+  very same instances.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from streamlearn.evaluate.prequential import ProgressInfo, prequential
+
+__all__ = ["bench", "build_learner"]
+
+
+def build_learner(name: str, params: Mapping[str, Any] | None = None, seed: int | None = None):
+    """A registered learner with constructor ``params``; ``seed`` is passed if it takes one."""
+    from streamlearn.multilabel import learner_class
+
+    cls = learner_class(name)
+    kwargs = dict(params or {})
+    sig = inspect.signature(cls)
+    unknown = [k for k in kwargs if k not in sig.parameters]
+    if unknown:
+        raise ValueError(
+            f"learner {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters: {', '.join(sig.parameters) or '(none)'}"
+        )
+    if seed is not None and "seed" in sig.parameters and "seed" not in kwargs:
+        kwargs["seed"] = seed
+    return cls(**kwargs)
+
+
+def bench(
+    dataset: Any,
+    learners: Sequence[str],
+    *,
+    limit: int | None = None,
+    peer_limit: int | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int | None = None,
+    progress: Callable[[ProgressInfo], None] | None = None,
+    curve_points: int = 0,
+    window: int = 1000,
+) -> list[dict[str, Any]]:
+    """Run ``learners`` (registry names) on ``dataset``; one result dict per run.
+
+    Each dict is :meth:`PrequentialResult.to_dict` plus ``run`` (``"main"``, or ``"prefix"``
+    for the extra runs of our learners on a peer's prefix) and, for array-form learners,
+    ``speedup_vs_<peer>`` = peer seconds / our seconds over the same instances.
+    """
+    from streamlearn.multilabel import learner_class
+
+    params = params or {}
+    n_full = len(dataset) if limit is None else min(limit, len(dataset))
+    forms = {name: getattr(learner_class(name), "natural_form", "arrays") for name in learners}
+
+    def run(name: str, n: int, role: str) -> dict[str, Any]:
+        learner = build_learner(name, params.get(name), seed)
+        gc.collect()
+        res = prequential(
+            learner,
+            dataset,
+            limit=n,
+            progress=progress,
+            curve_points=curve_points,
+            window=window,
+            name=name,
+        )
+        d = res.to_dict(curve=curve_points > 0)
+        d["run"] = role
+        return d
+
+    results = []
+    for name in learners:
+        n = n_full
+        if forms[name] == "dicts" and peer_limit is not None:
+            n = min(n_full, peer_limit)
+        results.append(run(name, n, "main"))
+
+    prefixes = sorted(
+        {r["instances"] for r in results if forms[r["learner"]] == "dicts"} - {n_full}
+    )
+    for p in prefixes:
+        for name in learners:
+            if forms[name] == "arrays":
+                results.append(run(name, p, "prefix"))
+
+    for r in results:
+        if forms[r["learner"]] != "arrays":
+            continue
+        for q in results:
+            if forms[q["learner"]] == "dicts" and q["instances"] == r["instances"]:
+                r[f"speedup_vs_{q['learner']}"] = (
+                    q["seconds"] / r["seconds"] if r["seconds"] > 0 else None
+                )
+    return results

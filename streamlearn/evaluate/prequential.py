@@ -1,0 +1,345 @@
+"""Whole-stream prequential evaluation (test, then train, every instance, no tail windows).
+
+Every instance of the stream is first predicted, then learned from, in stream order, and every
+prediction is scored. The learner gets the stream in its *natural form*, prepared before the
+clock starts:
+
+- ``natural_form = "arrays"`` (streamlearn's own learners): the schema is set once, then the
+  feature matrix is fed in chunks through ``predict_learn_many`` (each row of a chunk is still
+  predicted, then learned, before the next row);
+- ``natural_form = "dicts"`` (River-backed peers, and any plain River multi-label classifier):
+  a list of ``(x, y)`` dicts — only the non-zero features of a sparse row — built beforehand, then
+  ``predict_one`` and ``learn_one`` per instance.
+
+Only those predict/learn calls are timed. Scoring happens between timed chunks, on integer
+counts (:mod:`streamlearn.metrics`).
+
+Examples
+--------
+>>> import numpy as np
+>>> from streamlearn.schema import Schema
+>>> from streamlearn.stream.dataset import Dataset
+>>> from streamlearn.multilabel.peers import BinaryRelevanceNaiveBayes
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(200, 3))
+>>> Y = np.stack([X[:, 0] > 0, X[:, 1] > 0], axis=1).astype(np.uint8)
+>>> ds = Dataset("toy", Schema(features=["a", "b", "c"], labels=["p", "q"]), X, Y)
+>>> r = prequential(BinaryRelevanceNaiveBayes(), ds, curve_points=4)
+>>> r.instances, [c["instances"] for c in r.curve]
+(200, [50, 100, 150, 200])
+>>> r.micro_f1 > 0.8
+True
+
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from streamlearn.base.arrays import InputError, as_known, take_rows
+from streamlearn.base.multilabel import MultiLabelClassifier
+from streamlearn.metrics import METRICS, MultiLabelMetrics, WindowedMultiLabelMetrics
+
+__all__ = ["PrequentialResult", "ProgressInfo", "learner_name", "prequential"]
+
+#: Rows per ``predict_learn_many`` call for array learners.
+ARRAY_CHUNK = 256
+#: Instances between two scoring steps for dict learners.
+DICT_CHUNK = 32
+#: Rows a throw-away clone of the learner processes before timing (JIT, lazy imports).
+WARMUP_ROWS = 8
+#: Minimum wall-clock seconds between two progress reports.
+PROGRESS_EVERY = 0.2
+
+
+@dataclass(frozen=True)
+class ProgressInfo:
+    """What a progress callback is told (at most every 0.2 s, and once at the end)."""
+
+    learner: str
+    dataset: str
+    instances: int
+    total: int
+    seconds: float  # timed predict+learn seconds so far
+    elapsed: float  # wall-clock seconds since the run started (scoring included)
+    micro_f1: float
+    done: bool
+
+    @property
+    def instances_per_second(self) -> float:
+        return self.instances / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class PrequentialResult:
+    """Outcome of one prequential run.
+
+    The metric fields are cumulative over the whole run; ``curve`` holds, at about
+    ``curve_points`` evenly spaced checkpoints, the cumulative and the sliding-window metrics.
+    """
+
+    learner: str
+    dataset: str
+    instances: int
+    seconds: float
+    instances_per_second: float
+    micro_f1: float
+    macro_f1: float
+    example_f1: float
+    subset_accuracy: float
+    hamming_loss: float
+    micro_precision: float
+    micro_recall: float
+    n_labels: int
+    window: int
+    natural_form: str
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    #: ``(instances, n_labels)`` bool matrix of the predictions, when asked for.
+    predictions: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self, *, curve: bool = True) -> dict[str, Any]:
+        """JSON-able dict of the fields (the predictions are left out)."""
+        d = {
+            "learner": self.learner,
+            "dataset": self.dataset,
+            "instances": self.instances,
+            "seconds": self.seconds,
+            "instances_per_second": self.instances_per_second,
+            **{name: getattr(self, name) for name in METRICS},
+            "n_labels": self.n_labels,
+            "window": self.window,
+            "natural_form": self.natural_form,
+        }
+        if curve:
+            d["curve"] = self.curve
+        return d
+
+
+def learner_name(learner: Any) -> str:
+    """The registry name of a learner (``br-ht``...), else its class name."""
+    from streamlearn.multilabel import LEARNERS
+
+    cls = type(learner)
+    target = f"{cls.__module__}:{cls.__qualname__}"
+    for name, path in LEARNERS.items():
+        if path == target:
+            return name
+    return cls.__name__
+
+
+def _checkpoints(n: int, points: int) -> list[int]:
+    if points <= 0 or n == 0:
+        return []
+    return sorted({max(1, round(n * k / points)) for k in range(1, points + 1)})
+
+
+def prequential(
+    learner: Any,
+    dataset: Any,
+    *,
+    limit: int | None = None,
+    progress: Callable[[ProgressInfo], None] | None = None,
+    curve_points: int = 100,
+    window: int = 1000,
+    known: Any = None,
+    name: str | None = None,
+    form: str | None = None,
+    warmup: bool = True,
+    keep_predictions: bool = False,
+    zero_division: float = 0.0,
+) -> PrequentialResult:
+    """Test-then-train ``learner`` over the whole of ``dataset`` (or its first ``limit`` rows).
+
+    Parameters
+    ----------
+    learner
+        A :class:`~streamlearn.base.MultiLabelClassifier` (fed in its ``natural_form``) or any
+        River multi-label classifier (fed dicts). It is trained in place.
+    dataset
+        A :class:`~streamlearn.stream.dataset.Dataset`.
+    limit
+        Evaluate on the first ``limit`` instances only.
+    progress
+        Called with a :class:`ProgressInfo` at most every 0.2 s and once at the end (e.g.
+        :class:`~streamlearn.evaluate.progress.ProgressBar`).
+    curve_points
+        Number of evenly spaced checkpoints of the learning curve (0: none).
+    window
+        Size of the sliding window of the windowed metrics in the curve.
+    known
+        Optional ``(n, n_labels)`` boolean mask: learn only the known labels of each instance
+        (partial labels, active learning). Every instance is still scored on all its labels.
+    name
+        Name reported for the learner (default: its registry name).
+    form
+        Force ``"arrays"`` or ``"dicts"`` instead of the learner's natural form.
+    warmup
+        Let a throw-away clone of the learner process the first rows before timing, so one-off
+        costs (JIT compilation, lazy imports) are not counted as learning time.
+    keep_predictions
+        Keep the predicted label matrix in ``result.predictions``.
+    zero_division
+        Example-based F1 of an instance with empty true and predicted label sets.
+    """
+    n_total = len(dataset)
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    n = n_total if limit is None else min(limit, n_total)
+    schema = dataset.schema
+    L = schema.n_labels
+    ours = isinstance(learner, MultiLabelClassifier)
+    form = form or getattr(learner, "natural_form", "dicts")
+    if form not in ("arrays", "dicts"):
+        raise ValueError(f"form must be 'arrays' or 'dicts', got {form!r}")
+    if form == "arrays" and not ours:
+        raise ValueError(f"{type(learner).__name__} has no array API: use form='dicts'")
+    lname = name or learner_name(learner)
+    K = None
+    if known is not None:
+        K = np.asarray(known)
+        if K.ndim != 2 or K.shape[0] < n:
+            raise InputError(
+                f"known must be a (n_instances, n_labels) mask covering the {n} instances "
+                f"evaluated, got shape {K.shape}"
+            )
+        K = as_known(K[:n], n, L)
+
+    X = take_rows(dataset.X, 0, n)
+    Y = np.ascontiguousarray(dataset.Y[:n], dtype=np.uint8)
+
+    # ------------------------------------------------------------ preparation (not timed)
+    if ours:
+        learner.set_schema(schema)
+    if form == "arrays":
+        if warmup and n:
+            w = learner.clone()
+            w.set_schema(schema)
+            m = min(n, WARMUP_ROWS)
+            w.predict_learn_many(take_rows(X, 0, m), Y[:m])
+        chunk = ARRAY_CHUNK
+        xs = ys = ks = None
+    else:
+        pairs = list(itertools.islice(dataset.iter_dicts(), n))
+        xs = [p[0] for p in pairs]
+        ys = [p[1] for p in pairs]
+        del pairs
+        ks = None
+        if K is not None:
+            labels = schema.labels
+            ks = [[lab for lab, k in zip(labels, row) if k] for row in K.tolist()]
+            if not ours:  # River convention: a label absent from y is not learned
+                ys = [{lab: y[lab] for lab in kl} for y, kl in zip(ys, ks)]
+        if warmup and n:
+            w = learner.clone()
+            if ours:
+                w.set_schema(schema)
+            for x, y in zip(xs[:WARMUP_ROWS], ys[:WARMUP_ROWS]):
+                w.predict_one(x)
+                w.learn_one(x, y)
+        chunk = DICT_CHUNK
+    label_index: dict[Hashable, int] = {lab: j for j, lab in enumerate(schema.labels)}
+
+    cum = MultiLabelMetrics(L, zero_division=zero_division)
+    win = WindowedMultiLabelMetrics(window, L, zero_division=zero_division)
+    marks = _checkpoints(n, curve_points)
+    next_mark = 0
+    curve: list[dict[str, Any]] = []
+    preds_all = np.zeros((n, L), dtype=np.bool_) if keep_predictions else None
+    seconds = 0.0
+    t_start = time.perf_counter()
+    last_report = t_start
+    threshold = getattr(learner, "threshold", 0.5)
+
+    def report(done: bool) -> None:
+        if progress is not None:
+            progress(
+                ProgressInfo(
+                    lname,
+                    dataset.name,
+                    cum.n,
+                    n,
+                    seconds,
+                    time.perf_counter() - t_start,
+                    cum.get()["micro_f1"],
+                    done,
+                )
+            )
+
+    pos = 0
+    while pos < n:
+        end = min(n, pos + chunk)
+        if next_mark < len(marks) and marks[next_mark] < end:
+            end = marks[next_mark]
+        if form == "arrays":
+            Xc = take_rows(X, pos, end)
+            Yc = Y[pos:end]
+            Kc = None if K is None else K[pos:end]
+            t0 = time.perf_counter()
+            P = learner.predict_learn_many(Xc, Yc, Kc)
+            seconds += time.perf_counter() - t0
+            pred = P > threshold
+        else:
+            out: list[dict[Hashable, bool]] = []
+            t0 = time.perf_counter()
+            if ks is not None and ours:
+                for i in range(pos, end):
+                    out.append(learner.predict_one(xs[i]))
+                    learner.learn_one(xs[i], ys[i], known=ks[i])
+            else:
+                for i in range(pos, end):
+                    out.append(learner.predict_one(xs[i]))
+                    learner.learn_one(xs[i], ys[i])
+            seconds += time.perf_counter() - t0
+            pred = np.zeros((end - pos, L), dtype=np.bool_)
+            for r, d in enumerate(out):
+                for lab, v in d.items():
+                    if v:
+                        j = label_index.get(lab)
+                        if j is None:
+                            raise ValueError(
+                                f"{lname} predicted label {lab!r}, which is not in the label "
+                                f"space of {dataset.name}"
+                            )
+                        pred[r, j] = True
+        yt = Y[pos:end]
+        cum.update_many(yt, pred)
+        win.update_many(yt, pred)
+        if preds_all is not None:
+            preds_all[pos:end] = pred
+        pos = end
+        if next_mark < len(marks) and marks[next_mark] == pos:
+            curve.append(
+                {
+                    "instances": pos,
+                    "seconds": seconds,
+                    "cumulative": cum.get(),
+                    "windowed": win.get(),
+                }
+            )
+            next_mark += 1
+        now = time.perf_counter()
+        if progress is not None and now - last_report >= PROGRESS_EVERY and pos < n:
+            last_report = now
+            report(False)
+    report(True)
+
+    final = cum.get()
+    return PrequentialResult(
+        learner=lname,
+        dataset=dataset.name,
+        instances=n,
+        seconds=seconds,
+        instances_per_second=n / seconds if seconds > 0 else 0.0,
+        **final,
+        n_labels=L,
+        window=window,
+        natural_form=form,
+        curve=curve,
+        predictions=preds_all,
+    )

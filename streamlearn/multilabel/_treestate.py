@@ -1,0 +1,365 @@
+"""Allocation, growth and inspection of multi-label tree state (used by MLHAT and iHOMER).
+
+The kernels in :mod:`streamlearn._kernels.mltree` work on fixed-capacity arrays; this module
+creates them, grows them between kernel calls (capacity doubling, within a memory budget),
+restricts a tree to a subset of its labels (iHOMER's cluster splits) and summarises a tree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from streamlearn._kernels import mltree as K
+from streamlearn._kernels.rng import rng_state
+
+__all__ = [
+    "TreeShape",
+    "describe_tree",
+    "ensure_capacity",
+    "ensure_store",
+    "new_store",
+    "new_tree",
+    "restrict_tree",
+    "rows_as_csr",
+    "tree_nbytes",
+]
+
+
+class TreeShape:
+    """Sizes that fix the per-slot array shapes of a tree."""
+
+    def __init__(self, n_features: int, n_labels: int, knn_window: int, labelset_capacity: int):
+        self.d = int(n_features)
+        self.Lc = int(n_labels)
+        self.W = int(knn_window)
+        self.K = int(labelset_capacity)
+
+    def oslot_bytes(self) -> int:
+        return 8 * (3 * self.d * (self.Lc + 2) + 2 * self.d + 2 * (self.Lc + 2))
+
+    def mslot_bytes(self) -> int:
+        return 8 * (self.d * self.Lc + self.Lc + self.Lc * K.N_MODELS + self.W + 4 + 2 * self.K) + (
+            self.K * self.Lc
+        )
+
+
+def new_tree(
+    shape: TreeShape,
+    label_map: np.ndarray,
+    seed: int,
+    nodes: int = 16,
+    oslots: int = 2,
+    mslots: int = 4,
+) -> K.Tree:
+    """A tree holding one leaf (the root) with an observer slot."""
+    d, Lc, W, Kc = shape.d, shape.Lc, shape.W, shape.K
+    C = max(nodes, 4)
+    t = K.Tree(
+        feat=np.full(C, -2, np.int64),
+        thr=np.zeros(C),
+        left=np.full(C, -1, np.int64),
+        right=np.full(C, -1, np.int64),
+        parent=np.full(C, -1, np.int64),
+        depth=np.zeros(C, np.int64),
+        oslot=np.full(C, -1, np.int64),
+        mslot=np.full(C, -1, np.int64),
+        alt=np.full(C, -1, np.int64),
+        bg=np.zeros(C, np.uint8),
+        active=np.zeros(C, np.uint8),
+        weight=np.zeros(C),
+        lw=np.zeros((C, Lc + 1)),
+        kw=np.zeros((C, Lc + 1)),
+        last=np.zeros(C),
+        errs=np.zeros(C),
+        errn=np.zeros(C),
+        node_free=np.zeros(C, np.int64),
+        o_w=np.zeros((oslots, Lc + 2, d)),
+        o_s1=np.zeros((oslots, Lc + 2, d)),
+        o_s2=np.zeros((oslots, Lc + 2, d)),
+        o_min=np.full((oslots, d), np.inf),
+        o_max=np.full((oslots, d), -np.inf),
+        o_tot=np.zeros((oslots, Lc + 2)),
+        o_mass=np.zeros((oslots, Lc + 2)),
+        oslot_free=np.zeros(oslots, np.int64),
+        lr_w=np.zeros((mslots, d, Lc)),
+        lr_b=np.zeros((mslots, Lc)),
+        loss=np.zeros((mslots, Lc, K.N_MODELS)),
+        ring=np.full((mslots, W), -1, np.int64),
+        ring_n=np.zeros(mslots, np.int64),
+        ring_pos=np.zeros(mslots, np.int64),
+        ls_hash=np.zeros((mslots, Kc), np.uint64),
+        ls_cnt=np.zeros((mslots, Kc)),
+        ls_bits=np.zeros((mslots, Kc, Lc), np.uint8),
+        ls_n=np.zeros(mslots, np.int64),
+        ls_distinct=np.zeros(mslots),
+        mslot_free=np.zeros(mslots, np.int64),
+        scale_mean=np.zeros(d),
+        scale_m2=np.zeros(d),
+        label_map=np.ascontiguousarray(label_map, dtype=np.int64),
+        meta=np.zeros(K.M_N, np.int64),
+        metaf=np.zeros(K.MF_N),
+        rng=rng_state(seed),
+    )
+    root = K.alloc_node(t)
+    t.meta[K.M_ROOT] = root
+    t.mslot[root] = K.alloc_mslot(t)
+    t.oslot[root] = K.alloc_oslot(t)
+    t.active[root] = 1
+    t.meta[K.M_LEAVES] = 1
+    return t
+
+
+def _grow_axis0(a: np.ndarray, new_len: int, fill: Any = 0) -> np.ndarray:
+    out = np.empty((new_len, *a.shape[1:]), dtype=a.dtype)
+    out[: a.shape[0]] = a
+    out[a.shape[0] :] = fill
+    return out
+
+
+_NODE_FIELDS = {
+    "feat": -2,
+    "thr": 0,
+    "left": -1,
+    "right": -1,
+    "parent": -1,
+    "depth": 0,
+    "oslot": -1,
+    "mslot": -1,
+    "alt": -1,
+    "bg": 0,
+    "active": 0,
+    "weight": 0,
+    "lw": 0,
+    "kw": 0,
+    "last": 0,
+    "errs": 0,
+    "errn": 0,
+    "node_free": 0,
+}
+_OSLOT_FIELDS = {
+    "o_w": 0,
+    "o_s1": 0,
+    "o_s2": 0,
+    "o_min": np.inf,
+    "o_max": -np.inf,
+    "o_tot": 0,
+    "o_mass": 0,
+    "oslot_free": 0,
+}
+_MSLOT_FIELDS = {
+    "lr_w": 0,
+    "lr_b": 0,
+    "loss": 0,
+    "ring": -1,
+    "ring_n": 0,
+    "ring_pos": 0,
+    "ls_hash": 0,
+    "ls_cnt": 0,
+    "ls_bits": 0,
+    "ls_n": 0,
+    "ls_distinct": 0,
+    "mslot_free": 0,
+}
+
+
+def _grow(t: K.Tree, fields: dict[str, Any], new_len: int) -> K.Tree:
+    return t._replace(
+        **{f: _grow_axis0(getattr(t, f), new_len, fill) for f, fill in fields.items()}
+    )
+
+
+def _free(capacity: int, hwm: int, nfree: int) -> int:
+    return capacity - hwm + nfree
+
+
+def ensure_capacity(
+    t: K.Tree, shape: TreeShape, budget_bytes: float, other_bytes: int = 0
+) -> K.Tree:
+    """Grow the tree's arrays so the next kernel call has room, within ``budget_bytes``.
+
+    Nodes always grow (they are small). Model and observer slots grow by doubling while the
+    whole learner stays under the budget; past it, splits stop (no model slot) and waiting
+    leaves only get an observer slot when a less promising active leaf gives its own up.
+    """
+    m = t.meta
+    m[K.M_NEED] = 0
+    C = t.feat.shape[0]
+    if _free(C, m[K.M_NODE_HWM], m[K.M_NODE_NFREE]) < 8:
+        t = _grow(t, _NODE_FIELDS, 2 * C)
+    used = tree_nbytes(t) + other_bytes
+    M = t.lr_w.shape[0]
+    if _free(M, m[K.M_MSLOT_HWM], m[K.M_MSLOT_NFREE]) < 2:
+        extra = M * shape.mslot_bytes()
+        if used + extra <= budget_bytes:
+            t = _grow(t, _MSLOT_FIELDS, 2 * M)
+            used += extra
+    S = t.o_w.shape[0]
+    waiting = int(np.count_nonzero((t.feat == -1) & (t.active == 1) & (t.oslot < 0)))
+    if _free(S, m[K.M_OSLOT_HWM], m[K.M_OSLOT_NFREE]) < 2 + waiting:
+        grow_to = max(2 * S, S + waiting + 2)
+        extra = (grow_to - S) * shape.oslot_bytes()
+        if used + extra <= budget_bytes:
+            t = _grow(t, _OSLOT_FIELDS, grow_to)
+            t.meta[K.M_NO_OSLOT] = 0
+    if waiting:
+        _assign_waiting(t)
+    return t
+
+
+def _promise(t: K.Tree, leaf: int) -> float:
+    """MLHAT's promise of a leaf: weight not explained by its majority label set."""
+    ms = t.mslot[leaf]
+    top = t.ls_cnt[ms, : t.ls_n[ms]].max() if t.ls_n[ms] else 0.0
+    return float(t.weight[leaf] - top)
+
+
+def _assign_waiting(t: K.Tree) -> None:
+    """Give observer slots to waiting leaves: free ones first, then swap with poorer leaves."""
+    leaves = np.flatnonzero((t.feat == -1) & (t.active == 1))
+    waiting = sorted((int(n) for n in leaves if t.oslot[n] < 0), key=lambda n: -_promise(t, n))
+    holders = sorted((int(n) for n in leaves if t.oslot[n] >= 0), key=lambda n: _promise(t, n))
+    for n in waiting:
+        o = K.alloc_oslot(t)
+        if o < 0 and holders and _promise(t, holders[0]) < _promise(t, n):
+            poor = holders.pop(0)
+            K.free_oslot(t, t.oslot[poor])
+            t.oslot[poor] = -1
+            o = K.alloc_oslot(t)
+        if o < 0:
+            t.meta[K.M_NO_OSLOT] = 1
+            break
+        t.oslot[n] = o
+        t.last[n] = t.weight[n]
+    t.meta[K.M_NEED] &= ~K.NEED_OSLOTS
+
+
+def tree_nbytes(t: K.Tree) -> int:
+    return int(sum(a.nbytes for a in t))
+
+
+# ---------------------------------------------------------------------------------- store
+def new_store(rows: int, entries: int, n_labels: int) -> K.Store:
+    return K.Store(
+        seq=np.full(rows, -1, np.int64),
+        start=np.zeros(rows, np.int64),
+        length=np.zeros(rows, np.int64),
+        norm=np.zeros(rows),
+        idx=np.zeros(entries, np.int64),
+        val=np.zeros(entries),
+        y=np.zeros((rows, n_labels), np.uint8),
+        known=np.zeros((rows, n_labels), np.uint8),
+        meta=np.zeros(2, np.int64),
+    )
+
+
+def ensure_store(s: K.Store, nnz: int, n_rows: int) -> K.Store:
+    """Make the entry ring large enough for the store's rows at the incoming density."""
+    G = s.seq.shape[0]
+    E = s.idx.shape[0]
+    per_row = nnz / max(n_rows, 1)
+    need = int(np.ceil(1.25 * per_row * G)) + nnz
+    if need <= E:
+        return s
+    new_e = max(need, 2 * E)
+    idx = np.zeros(new_e, np.int64)
+    val = np.zeros(new_e)
+    start = s.start.copy()
+    written = int(s.meta[1])
+    seq = s.seq.copy()
+    # re-lay the valid rows, oldest first, from position 0 of the new ring
+    order = np.argsort(np.where(seq >= 0, seq, np.iinfo(np.int64).max), kind="stable")
+    pos = 0
+    for slot in order:
+        if seq[slot] < 0:
+            continue
+        if written - s.start[slot] > E:
+            seq[slot] = -1
+            continue
+        n = int(s.length[slot])
+        src = (s.start[slot] + np.arange(n)) % E
+        idx[pos : pos + n] = s.idx[src]
+        val[pos : pos + n] = s.val[src]
+        start[slot] = pos
+        pos += n
+    meta = s.meta.copy()
+    meta[1] = pos
+    return s._replace(idx=idx, val=val, start=start, seq=seq, meta=meta)
+
+
+# ---------------------------------------------------------------------------------- inputs
+def rows_as_csr(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays of a validated feature matrix (dense: every entry explicit)."""
+    from streamlearn.base.arrays import CSR
+
+    if isinstance(X, CSR):
+        return X.indptr, X.indices, X.data
+    return K.dense_to_csr(np.ascontiguousarray(X, dtype=np.float64))
+
+
+# ---------------------------------------------------------------------------------- restrict
+def restrict_tree(t: K.Tree, keep: np.ndarray, label_map: np.ndarray) -> K.Tree:
+    """A copy of ``t`` over the tree labels ``keep`` (positions in its label axis).
+
+    Structure, leaf models and observers are kept; the "no label" outcome keeps its counts
+    from the larger label set (an approximation that new data washes out).
+    """
+    keep = np.asarray(keep, dtype=np.int64)
+    Lc = t.label_map.shape[0]
+    lab1 = np.concatenate([keep, [Lc]])  # labels + "no label"
+    lab2 = np.concatenate([keep, [Lc, Lc + 1]])  # + total
+    repl = {
+        "lw": t.lw[:, lab1],
+        "kw": t.kw[:, lab1],
+        "o_w": t.o_w[:, lab2, :],
+        "o_s1": t.o_s1[:, lab2, :],
+        "o_s2": t.o_s2[:, lab2, :],
+        "o_tot": t.o_tot[:, lab2],
+        "o_mass": t.o_mass[:, lab2],
+        "lr_w": t.lr_w[:, :, keep],
+        "lr_b": t.lr_b[:, keep],
+        "loss": t.loss[:, keep, :],
+        "ls_bits": t.ls_bits[:, :, keep],
+        "label_map": np.ascontiguousarray(label_map, dtype=np.int64),
+    }
+    out = t._replace(**{k: np.ascontiguousarray(v) for k, v in repl.items()})
+    out = out._replace(**{f: getattr(out, f).copy() for f in out._fields if f not in repl})
+    # label-set table: re-hash the restricted sets (duplicates merge by count)
+    for ms in range(out.ls_n.shape[0]):
+        n = int(out.ls_n[ms])
+        if not n:
+            continue
+        bits = out.ls_bits[ms, :n].copy()
+        cnt = out.ls_cnt[ms, :n].copy()
+        out.ls_n[ms] = 0
+        distinct = out.ls_distinct[ms]
+        for k in range(n):
+            K.update_labelsets(out, ms, bits[k], cnt[k])
+        out.ls_distinct[ms] = min(distinct, float(out.ls_n[ms]) + max(0.0, distinct - n))
+    return out
+
+
+# ---------------------------------------------------------------------------------- describe
+def describe_tree(t: K.Tree) -> dict[str, Any]:
+    live = t.feat[: t.meta[K.M_NODE_HWM]] >= -1
+    feat = t.feat[: t.meta[K.M_NODE_HWM]]
+    is_leaf = live & (feat == -1)
+    main = live & (t.bg[: t.meta[K.M_NODE_HWM]] == 0)
+    depth = t.depth[: t.meta[K.M_NODE_HWM]]
+    return {
+        "n_nodes": int(np.count_nonzero(main)),
+        "n_leaves": int(np.count_nonzero(is_leaf & main)),
+        "n_active_leaves": int(
+            np.count_nonzero(is_leaf & main & (t.active[: t.meta[K.M_NODE_HWM]] == 1))
+        ),
+        "depth": int(depth[main].max()) if main.any() else 0,
+        "n_splits": int(t.meta[K.M_SPLITS]),
+        "n_deactivated": int(t.meta[K.M_DEACTIVATED]),
+        "n_alternate_started": int(t.meta[K.M_ALT_STARTED]),
+        "n_alternate_swapped": int(t.meta[K.M_ALT_SWAPPED]),
+        "n_alternate_pruned": int(t.meta[K.M_ALT_PRUNED]),
+        "n_node_drifts": int(t.meta[K.M_NODE_DRIFTS]),
+        "n_background_nodes": int(np.count_nonzero(live & ~main)),
+        "memory_bytes": tree_nbytes(t),
+    }

@@ -1,0 +1,382 @@
+"""A real Apache Kafka broker for the integration and e2e suites.
+
+The broker is the one of ``docker/local/kafka.sh`` (a single combined KRaft node on 127.0.0.1).
+
+- ``STREAMLEARN_TEST_KAFKA=host:port`` set: the tests use that broker (``make test`` starts one
+  and sets it). If ``STREAMLEARN_TEST_KAFKA_DIR`` names its ``kafka.sh`` directory too, the
+  tests may also stop and restart it (``kafka_broker_control``).
+- Not set: the first test that needs Kafka starts a broker of its own on free ports in a temp
+  directory, and it is stopped and deleted at the end of the session (so
+  ``python -m pytest tests/integration`` works by hand).
+
+Fixtures (re-exported by the integration and e2e ``conftest.py``):
+
+``kafka_bootstrap``
+    session: the bootstrap address ``"127.0.0.1:PORT"``.
+``kafka_broker_control``
+    a :class:`BrokerControl` to ``stop()`` / ``start()`` / ``restart()`` the broker; skipped
+    when the broker is external without a ``kafka.sh`` directory.
+``topic_factory``
+    ``topic_factory(partitions=1, *, config=None, prefix=None) -> name``: a new uniquely named
+    topic, ready (every partition has a leader); deleted after the test.
+``consumer_factory`` / ``producer_factory``
+    kafka-python clients with test defaults (:data:`CONSUMER_DEFAULTS`); closed after the test.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SH = ROOT / "docker" / "local" / "kafka.sh"
+ENV_BOOTSTRAP = "STREAMLEARN_TEST_KAFKA"
+ENV_DIR = "STREAMLEARN_TEST_KAFKA_DIR"
+
+#: Consumer settings for tests: quick group joins and failure detection, read from the start,
+#: commits only when the test says so.
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 1000,
+    "auto_offset_reset": "earliest",
+    "enable_auto_commit": False,
+    "request_timeout_ms": 15000,
+    "max_poll_interval_ms": 60000,
+}
+
+#: Producer settings for tests: nothing is acknowledged before it is on the log.
+PRODUCER_DEFAULTS: dict[str, Any] = {"acks": "all", "linger_ms": 0, "retries": 5}
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class KafkaScriptError(RuntimeError):
+    """``docker/local/kafka.sh`` failed; the message holds its output."""
+
+
+class LocalBroker:
+    """A broker run by ``docker/local/kafka.sh`` in ``directory``.
+
+    Ports are only used when the directory is new: an existing set-up keeps the ports it was
+    formatted with (they are recorded in its ``server.properties``).
+    """
+
+    def __init__(
+        self, directory: Path, port: int | None = None, controller_port: int | None = None
+    ) -> None:
+        self.directory = Path(directory)
+        self.port = port
+        self.controller_port = controller_port
+
+    def _run(self, command: str, timeout: float = 240) -> str:
+        env = dict(os.environ, KAFKA_DIR=str(self.directory), PYTHON=sys.executable)
+        if self.port is not None:
+            env["KAFKA_PORT"] = str(self.port)
+        if self.controller_port is not None:
+            env["KAFKA_CONTROLLER_PORT"] = str(self.controller_port)
+        proc = subprocess.run(
+            ["bash", str(KAFKA_SH), command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise KafkaScriptError(
+                f"docker/local/kafka.sh {command} failed (exit {proc.returncode}, "
+                f"dir {self.directory}):\n{proc.stderr}{proc.stdout}"
+            )
+        return proc.stdout.strip()
+
+    @property
+    def bootstrap(self) -> str:
+        return (self.directory / "bootstrap").read_text().strip()
+
+    def up(self) -> str:
+        """Fetch, format and start as needed; returns the bootstrap address."""
+        return self._run("up").splitlines()[-1]
+
+    def start(self) -> str:
+        """Start again from the kept data; returns the bootstrap address once it answers."""
+        return self._run("start").splitlines()[-1]
+
+    def stop(self) -> None:
+        """Stop (SIGTERM, SIGKILL after 30 s), keeping the data."""
+        self._run("stop")
+
+    def down(self) -> None:
+        """Stop and delete the data directory."""
+        self._run("down")
+
+    def is_running(self) -> bool:
+        env = dict(os.environ, KAFKA_DIR=str(self.directory))
+        proc = subprocess.run(
+            ["bash", str(KAFKA_SH), "status"], env=env, capture_output=True, check=False
+        )
+        return proc.returncode == 0
+
+
+class BrokerControl:
+    """Stop and start the session's broker (same node, same data, same address)."""
+
+    def __init__(self, broker: LocalBroker) -> None:
+        self._broker = broker
+
+    @property
+    def bootstrap(self) -> str:
+        return self._broker.bootstrap
+
+    def stop(self) -> None:
+        self._broker.stop()
+
+    def start(self) -> str:
+        return self._broker.start()
+
+    def restart(self) -> str:
+        self.stop()
+        return self.start()
+
+    def is_running(self) -> bool:
+        return self._broker.is_running()
+
+
+class _SessionBroker:
+    """The one broker of a test session, shared by every conftest that re-exports the fixtures.
+
+    Reference-counted: each session-scoped ``kafka_bootstrap`` instance (one per conftest that
+    re-exports it) acquires it; the broker this session started is removed at the last release.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._bootstrap: str | None = None
+        self._owned: LocalBroker | None = None  # started by this session
+        self._controllable: LocalBroker | None = None
+        self._tmp: Path | None = None
+
+    def acquire(self) -> str:
+        with self._lock:
+            if self._bootstrap is None:
+                self._bootstrap = self._open()
+            self._users += 1
+            return self._bootstrap
+
+    def _open(self) -> str:
+        external = os.environ.get(ENV_BOOTSTRAP, "").strip()
+        if external:
+            if ":" not in external:
+                raise ValueError(f"{ENV_BOOTSTRAP}={external!r} is not a host:port address")
+            directory = os.environ.get(ENV_DIR, "").strip()
+            if directory:
+                self._controllable = LocalBroker(Path(directory))
+            return external
+        self._tmp = Path(tempfile.mkdtemp(prefix="streamlearn-kafka-"))
+        broker = LocalBroker(self._tmp / "kafka", port=free_port(), controller_port=free_port())
+        self._owned = self._controllable = broker
+        atexit.register(self._cleanup)  # also when the session is interrupted
+        return broker.up()
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._owned is not None:
+            try:
+                self._owned.down()
+            except Exception as exc:  # report, still remove the temp dir
+                log.warning("could not stop the test broker: %s", exc)
+            self._owned = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+        self._bootstrap = None
+        self._controllable = None
+
+    @property
+    def controllable(self) -> LocalBroker | None:
+        return self._controllable
+
+
+SESSION_BROKER = _SessionBroker()
+
+
+# --- clients -----------------------------------------------------------------------------------
+
+
+def make_consumer(bootstrap: str, *topics: str, **overrides: Any):
+    """A ``KafkaConsumer`` with :data:`CONSUMER_DEFAULTS` (``group_id`` etc. via overrides)."""
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(*topics, bootstrap_servers=bootstrap, **{**CONSUMER_DEFAULTS, **overrides})
+
+
+def make_producer(bootstrap: str, **overrides: Any):
+    """A ``KafkaProducer`` with :data:`PRODUCER_DEFAULTS`."""
+    from kafka import KafkaProducer
+
+    return KafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_DEFAULTS, **overrides})
+
+
+def make_admin(bootstrap: str, **overrides: Any):
+    """A ``KafkaAdminClient`` (close it after use)."""
+    from kafka import KafkaAdminClient
+
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap, **{"request_timeout_ms": 15000, **overrides}
+    )
+
+
+def create_topic(
+    bootstrap: str, name: str, partitions: int = 1, config: dict[str, str] | None = None
+) -> str:
+    """Create ``name`` with ``partitions`` partitions (one replica) and wait until it is usable."""
+    if partitions < 1:
+        raise ValueError(f"partitions must be >= 1, got {partitions}")
+    admin = make_admin(bootstrap)
+    try:
+        admin.create_topics(
+            {
+                name: {
+                    "num_partitions": partitions,
+                    "replication_factor": 1,
+                    "configs": dict(config or {}),
+                }
+            },
+            wait_for_metadata=True,
+        )
+    finally:
+        admin.close()
+    return name
+
+
+def delete_topics(bootstrap: str, names: list[str]) -> None:
+    if not names:
+        return
+    admin = make_admin(bootstrap)
+    try:
+        admin.delete_topics(names, raise_errors=False)
+    finally:
+        admin.close()
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def unique_topic_name(prefix: str) -> str:
+    """``<prefix>-<8 hex>``, with characters Kafka does not allow replaced."""
+    prefix = _UNSAFE.sub("-", prefix).strip("-.")[:150] or "t"
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap address of the session's Kafka broker (``$STREAMLEARN_TEST_KAFKA`` or our own)."""
+    bootstrap = SESSION_BROKER.acquire()
+    try:
+        yield bootstrap
+    finally:
+        SESSION_BROKER.release()
+
+
+@pytest.fixture
+def kafka_broker_control(kafka_bootstrap: str) -> Iterator[BrokerControl]:
+    """Stop/start the session's broker; it is running again after the test in any case."""
+    broker = SESSION_BROKER.controllable
+    if broker is None:
+        pytest.skip(
+            f"{ENV_BOOTSTRAP}={kafka_bootstrap} is an external broker that this session cannot "
+            f"restart (set {ENV_DIR} to its kafka.sh directory, or unset {ENV_BOOTSTRAP})"
+        )
+    control = BrokerControl(broker)
+    try:
+        yield control
+    finally:
+        if not control.is_running():
+            control.start()
+
+
+@pytest.fixture
+def topic_factory(
+    kafka_bootstrap: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., str]]:
+    """``topic_factory(partitions=1, *, config=None, prefix=None)``: a fresh topic, deleted after."""
+    created: list[str] = []
+
+    def make(
+        partitions: int = 1, *, config: dict[str, str] | None = None, prefix: str | None = None
+    ) -> str:
+        name = unique_topic_name(prefix or request.node.name)
+        create_topic(kafka_bootstrap, name, partitions, config)
+        created.append(name)
+        return name
+
+    yield make
+    try:
+        delete_topics(kafka_bootstrap, created)
+    except Exception as exc:  # a leftover test topic is no test failure
+        log.warning("could not delete test topics %s: %s", created, exc)
+
+
+@pytest.fixture
+def consumer_factory(kafka_bootstrap: str) -> Iterator[Callable[..., Any]]:
+    """``consumer_factory(*topics, **config)``: a KafkaConsumer with test defaults, closed after."""
+    consumers: list[Any] = []
+
+    def make(*topics: str, **overrides: Any):
+        consumer = make_consumer(kafka_bootstrap, *topics, **overrides)
+        consumers.append(consumer)
+        return consumer
+
+    yield make
+    for consumer in consumers:
+        try:
+            consumer.close(autocommit=False)
+        except Exception as exc:
+            log.warning("could not close a test consumer: %s", exc)
+
+
+@pytest.fixture
+def producer_factory(kafka_bootstrap: str) -> Iterator[Callable[..., Any]]:
+    """``producer_factory(**config)``: a KafkaProducer with test defaults, closed after."""
+    producers: list[Any] = []
+
+    def make(**overrides: Any):
+        producer = make_producer(kafka_bootstrap, **overrides)
+        producers.append(producer)
+        return producer
+
+    yield make
+    for producer in producers:
+        try:
+            producer.close(timeout=10)
+        except Exception as exc:
+            log.warning("could not close a test producer: %s", exc)

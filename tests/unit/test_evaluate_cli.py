@@ -1,0 +1,151 @@
+"""``streamlearn evaluate`` / ``bench``: output contracts and errors.
+
+In-process runs use a stream built from arrays (the loader is swapped); the real-data runs
+need the ARFF reader of the streams branch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from streamlearn.cli import main
+from streamlearn.evaluate import commands
+from tests.conftest import ROOT
+from tests.unit._learners import toy_dataset
+
+HAVE_ARFF = importlib.util.find_spec("streamlearn.stream.arff") is not None
+HAVE_SYNTH = importlib.util.find_spec("streamlearn.stream.synth") is not None
+needs_arff = pytest.mark.skipif(not HAVE_ARFF, reason="needs the streams branch")
+needs_synth = pytest.mark.skipif(not HAVE_SYNTH, reason="needs the streams branch")
+
+REQUIRED = (
+    "learner",
+    "dataset",
+    "instances",
+    "seconds",
+    "instances_per_second",
+    "micro_f1",
+    "macro_f1",
+    "subset_accuracy",
+    "hamming_loss",
+    "example_f1",
+)
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    ds = toy_dataset(300, seed=7)
+    monkeypatch.setattr(
+        commands, "_load", lambda data, limit, seed: ds if limit is None else ds.head(limit)
+    )
+    return ds
+
+
+def test_evaluate_json_is_one_object_and_progress_goes_to_stderr(toy, capsys):
+    assert main(["evaluate", "--data", "toy", "--learner", "br-nb", "--json"]) == 0
+    out, err = capsys.readouterr()
+    d = json.loads(out)
+    assert out.count("\n") == 1
+    for key in REQUIRED:
+        assert key in d
+    assert d["learner"] == "br-nb" and d["dataset"] == "toy" and d["instances"] == 300
+    assert "curve" not in d
+    assert "br-nb on toy" in err and "300/300" in err
+
+
+def test_evaluate_options(toy, capsys, tmp_path):
+    png = tmp_path / "curves.png"
+    argv = ["evaluate", "--data", "toy", "--learner", "br-ht", "--limit", "120"]
+    argv += ["--param", "grace_period=40", "--plot", str(png), "--json", "--curve", "--quiet"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    d = json.loads(out)
+    assert d["instances"] == 120 and len(d["curve"]) == 100 and err == ""
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["evaluate", "--data", "toy", "--learner", "cc-lr", "--quiet"]) == 0
+    out, _ = capsys.readouterr()
+    assert "micro_f1" in out and "instances_per_second" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--learner", "nope"], "unknown learner 'nope'"),
+        (["--learner", "br-ht", "--param", "bogus=1"], "no parameter 'bogus'"),
+        (["--learner", "br-ht", "--limit", "-3"], "--limit"),
+    ],
+)
+def test_evaluate_errors_are_one_clear_line(toy, capsys, argv, message):
+    assert main(["evaluate", "--data", "toy", *argv]) == 2
+    _, err = capsys.readouterr()
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_data_file(capsys, tmp_path):
+    missing = str(tmp_path / "nope.arff")
+    assert main(["evaluate", "--data", missing, "--learner", "br-ht"]) == 2
+    assert "no such data file" in capsys.readouterr().err
+
+
+def test_bench_json_and_table(toy, capsys):
+    argv = ["bench", "--data", "toy", "--learners", "br-nb,cc-lr", "--peer-limit", "100"]
+    assert main([*argv, "--json", "--quiet"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["learner"], r["instances"]) for r in rows] == [("br-nb", 100), ("cc-lr", 100)]
+    for r in rows:
+        for key in REQUIRED:
+            assert key in r
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "br-nb" in out and "cc-lr" in out and "inst/s" in out
+    assert main(["bench", "--data", "toy", "--learners", "br-nb,nope"]) == 2
+    assert "unknown learner 'nope'" in capsys.readouterr().err
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "evaluate" in out and "bench" in out
+
+
+# ------------------------------------------------------------------ real data (streams branch)
+def run_cli(*argv: str) -> subprocess.CompletedProcess:
+    """``python -m streamlearn ...`` from the checkout root (so the checkout's package runs)."""
+    return subprocess.run(
+        [sys.executable, "-m", "streamlearn", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@needs_arff
+def test_bench_cli_on_yeast(datasets_dir):
+    p = run_cli(
+        "bench",
+        "--data",
+        str(datasets_dir / "yeast.arff.gz"),
+        "--learners",
+        "br-nb,cc-lr",
+        "--limit",
+        "150",
+        "--json",
+    )
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert [(r["learner"], r["instances"]) for r in rows] == [("br-nb", 150), ("cc-lr", 150)]
+
+
+@needs_synth
+def test_evaluate_synthetic(capsys):
+    argv = ["evaluate", "--data", "synthetic", "--learner", "br-nb", "--limit", "600"]
+    assert main([*argv, "--json", "--quiet", "--seed", "3"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["instances"] == 600
