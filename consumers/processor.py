@@ -139,8 +139,8 @@ class Prequential:
 
             classes = (MultiLabelMetrics, WindowedMultiLabelMetrics)
         cum, win = classes
-        self.cumulative = cum(n_labels)
-        self.windowed = {int(w): win(n_labels, int(w)) for w in windows}
+        self.cumulative = cum(n_labels=n_labels)
+        self.windowed = {int(w): win(window=int(w), n_labels=n_labels) for w in windows}
 
     @classmethod
     def create(

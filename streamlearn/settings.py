@@ -112,8 +112,12 @@ class Settings(BaseSettings):
     )
 
     # --- model publication for the HTTP API
-    publish_every_events: int = Field(500, ge=1)
-    publish_interval_ms: float = Field(200.0, gt=0)
+    publish_every_events: int = Field(
+        2000, ge=1, description="publish a model copy for HTTP readers every N learned events"
+    )
+    publish_interval_ms: float = Field(
+        1000.0, gt=0, description="... or when this much time went by (and it changed)"
+    )
 
     # --- prequential metrics
     metric_windows: list[int] = Field(default_factory=lambda: [1000])

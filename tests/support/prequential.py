@@ -59,7 +59,7 @@ class NaiveMetrics:
 
 
 class NaiveWindowed(NaiveMetrics):
-    def __init__(self, n_labels: int, window: int) -> None:
+    def __init__(self, window: int, n_labels: int) -> None:
         super().__init__(n_labels, window)
 
 

@@ -78,7 +78,7 @@ class RunnerThread:
             if s.name.endswith("_total")
         )
 
-    def wait(self, cond: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+    def wait(self, cond: Callable[[], bool], timeout: float = 180.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.runner.error is not None:

@@ -423,3 +423,18 @@ def test_labels_before_their_event_wait_as_orphans() -> None:
     dlq = by_kind(proc.tick(), "dlq")
     assert [dict(r.headers)["reason"] for r in dlq] == [b"unmatched_label"]
     assert b"waited 5 s for its event" in dict(dlq[0].headers)["error"]
+
+
+def test_prequential_gauges_with_the_library_metrics() -> None:
+    """The processor's gauges equal the naive recomputation with streamlearn.metrics too."""
+    proc, metrics = make_proc(metric_classes=None)
+    s = Stream(10)
+    out = proc.process([s.event() for _ in range(30)])
+    preds = [json.loads(r.value) for r in by_kind(out, "predictions")]
+    P = np.array([[p["proba"][lab] > 0.5 for lab in LABELS] for p in preds])
+    Y = np.vstack([s.truth[p["id"]][1] for p in preds])
+    for window, rows in (("cumulative", slice(None)), ("5", slice(-5, None))):
+        want = metric_values(Y[rows], P[rows])
+        for name, v in want.items():
+            got = sample(metrics, f"streamlearn_prequential_{name}", shard="0", window=window)
+            assert got == pytest.approx(v), (window, name)
