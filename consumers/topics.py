@@ -2,8 +2,8 @@
 
 ``events`` and ``labels`` must have the same number of partitions (partition p of both feeds
 model shard p: produce an event and its late labels with the same key). The snapshots topic is
-compacted (only the latest snapshot per shard is kept), has the same number of partitions as
-``events`` (shard p's snapshots go to its partition p) and accepts large records.
+compacted (only the latest snapshot per shard is kept) and has the same number of partitions as
+``events`` (shard p's snapshots go to its partition p).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ __all__ = ["SNAPSHOT_MAX_BYTES", "ensure_topics", "partition_counts"]
 
 log = logging.getLogger("streamlearn.topics")
 
-#: Largest snapshot record (topic ``max.message.bytes`` and producer ``max_request_size``).
-SNAPSHOT_MAX_BYTES = 64 << 20
+#: Largest produce request of the snapshot writer (snapshots are chunked below the broker's
+#: default record size, so no topic needs a larger ``max.message.bytes``).
+SNAPSHOT_MAX_BYTES = 16 << 20
 
 _SNAPSHOT_CONFIG = {
     "cleanup.policy": "compact",
-    "max.message.bytes": str(SNAPSHOT_MAX_BYTES),
     "min.cleanable.dirty.ratio": "0.1",
     "segment.ms": "600000",
     "delete.retention.ms": "600000",

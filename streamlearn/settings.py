@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     snapshot_dir: Path = Path("var/snapshots")
     snapshot_interval_events: int = Field(50_000, ge=1)
     snapshot_interval_seconds: float = Field(60.0, gt=0)
+    snapshot_chunk_bytes: int = Field(
+        900_000, ge=1024, description="Kafka mode: snapshots are written in records of this size"
+    )
 
     # --- late labels
     pending_ttl_seconds: float = Field(3600.0, gt=0)

@@ -143,7 +143,13 @@ def test_late_labels_and_dead_letters(kafka_bootstrap: str, prefix: str) -> None
 
 @pytest.mark.parametrize("crash", [False, True])
 def test_restart_resumes_from_the_snapshot(kafka_bootstrap: str, prefix: str, crash: bool) -> None:
-    s = kafka_settings(kafka_bootstrap, prefix, snapshot_interval_events=100, poll_max_records=50)
+    s = kafka_settings(
+        kafka_bootstrap,
+        prefix,
+        snapshot_interval_events=100,
+        poll_max_records=50,
+        snapshot_chunk_bytes=1024,  # several chunks per snapshot
+    )
     recs, X, Y = stream(400)
     first = RunnerThread(s)
     produce(kafka_bootstrap, s.topic("events"), recs[:250])
@@ -205,3 +211,36 @@ def test_two_replicas_split_the_partitions(kafka_bootstrap: str, prefix: str) ->
         a.stop()
         if b is not None:
             b.stop()
+
+
+def test_large_snapshots_are_chunked(kafka_bootstrap: str, prefix: str) -> None:
+    from kafka import KafkaProducer
+
+    s = kafka_settings(kafka_bootstrap, prefix, snapshot_chunk_bytes=1024)
+    from kafka import KafkaAdminClient
+
+    from consumers.topics import ensure_topics
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        ensure_topics(s, admin)
+    finally:
+        admin.close()
+    prod = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    store = KafkaSnapshotStore(s, prod, 1)
+    try:
+        blobs = [bytes(range(256)) * 40 + bytes([k]) for k in range(3)]  # ~10 KB: 11 chunks
+        for blob in blobs:
+            store.save(0, blob)
+        assert store.load(0) == blobs[-1]
+        fresh = KafkaSnapshotStore(s, prod, 1)
+        assert fresh.load(0) == blobs[-1]  # a new reader finds the latest complete one
+        assert fresh.load(1) is None
+        fresh.close()
+        # the chunks of replaced snapshots were deleted (tombstones)
+        recs = read_topic(kafka_bootstrap, s.topic("snapshots"), 3 * 12 + 2 * 11)
+        tomb = [r for r in recs if r.value is None]
+        assert len(tomb) == 2 * 11
+    finally:
+        store.close()
+        prod.close()
