@@ -173,6 +173,10 @@ def run_bench(
             # the first batch (the learner's kernels compiled or loaded) is not timed
             if not worker.wait_learned(1, 300):
                 raise RuntimeError(f"the service did not start learning: {worker.error}")
+            while state.model("0") is None or state.model("0").model is None:
+                if worker.exited.is_set():
+                    raise RuntimeError(f"the service failed: {worker.error}")
+                time.sleep(0.01)  # the first model copy reached the HTTP side (and is warm)
             first = worker.learned()
             t_start = time.time()
             p0 = time.perf_counter()

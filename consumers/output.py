@@ -106,6 +106,49 @@ def _write(f: Any, obj: Any) -> None:
     f.flush()
 
 
+def _write_oob(f: Any, tag: tuple, obj: Any) -> None:
+    """``tag`` then ``obj`` pickled with its numpy buffers out of band (no big in-memory copy).
+
+    The array buffers are written straight from the objects' memory, so ``obj`` must not change
+    until this returns. Frames: the tag pickle (with the buffer count), then each raw buffer,
+    then the object's pickle.
+    """
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    tag_bytes = pickle.dumps((*tag, len(buffers)), protocol=5)
+    f.write(_LEN.pack(len(tag_bytes)))
+    f.write(tag_bytes)
+    for b in buffers:
+        raw = b.raw()
+        f.write(_LEN.pack(raw.nbytes))
+        f.write(raw)
+    f.write(_LEN.pack(len(head)))
+    f.write(head)
+    f.flush()
+
+
+def _read_oob(f: Any, n_buffers: int) -> Any:
+    """The object written by :func:`_write_oob` after its tag (read with :func:`_read`)."""
+    bufs = []
+    for _ in range(n_buffers):
+        head = f.read(_LEN.size)
+        if len(head) < _LEN.size:
+            raise EOFError
+        (n,) = _LEN.unpack(head)
+        buf = bytearray(n)
+        if f.readinto(buf) < n:  # reads release the GIL: HTTP keeps answering meanwhile
+            raise EOFError
+        bufs.append(buf)
+    head = f.read(_LEN.size)
+    if len(head) < _LEN.size:
+        raise EOFError
+    (n,) = _LEN.unpack(head)
+    data = f.read(n)
+    if len(data) < n:
+        raise EOFError
+    return pickle.loads(data, buffers=bufs)
+
+
 def _read(f: Any) -> Any:
     head = f.read(_LEN.size)
     if len(head) < _LEN.size:

@@ -25,7 +25,6 @@ import importlib
 import inspect
 import json
 import logging
-import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -748,10 +747,8 @@ class ShardProcessor:
         """Hand an immutable copy of the model to the readers (``service.publish_model``)."""
         st = self.state
         t0 = time.perf_counter()
-        blob = None
         description: dict[str, Any] = {}
         if st.learner is not None:
-            blob = pickle.dumps(st.learner, protocol=5)  # the copy: readers unpickle their own
             description = st.learner.describe()
         schema = st.schema
         meta = {
@@ -765,10 +762,11 @@ class ShardProcessor:
             "offsets": dict(st.offsets),
             "instances_seen": int(st.learner.n_samples_seen) if st.learner is not None else 0,
         }
+        # the service copies the live learner (pickle) before this returns
         if self.service is not None:
-            mv = self.service.publish_model(meta, blob)
+            mv = self.service.publish_model(meta, st.learner)
         else:
-            mv = ModelVersion.from_blob(meta, blob)
+            mv = ModelVersion.copy_of(meta, st.learner)
         self._published = mv
         self._last_pub_version = mv.version
         self._last_pub_time = self.clock() if now is None else now

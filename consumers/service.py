@@ -101,16 +101,22 @@ class LearnerProcess:
             _write(self.proc.stdin, msg)
 
     def _read(self) -> None:
-        from consumers.output import _read
+        from consumers.output import _read, _read_oob
         from streamlearn.serving.state import ModelVersion
 
         state = self.state
+        warmed: set[type] = set()
         try:
             while True:
                 msg = _read(self.proc.stdout)
                 op = msg[0]
                 if op == "publish":
-                    state.publish(ModelVersion.from_blob(msg[1], msg[2]))
+                    model = _read_oob(self.proc.stdout, msg[2])
+                    mv = ModelVersion(model=model, **msg[1])
+                    if model is not None and type(model) not in warmed:
+                        _warm_up(mv)  # first call loads/compiles kernels: not in a request
+                        warmed.add(type(model))
+                    state.publish(mv)
                 elif op == "progress":
                     self.progress[msg[1]] = msg[2]
                     with self._progressed:
@@ -194,6 +200,21 @@ class LearnerProcess:
             code = self.proc.wait()
         self._reader.join(10)
         return code
+
+
+def _warm_up(mv: Any) -> None:
+    import numpy as np
+
+    from streamlearn.base.arrays import CSR
+
+    try:
+        if mv.sparse:
+            X: Any = CSR(np.zeros(2, np.int64), np.zeros(0, np.int64), np.zeros(0), mv.n_features)
+        else:
+            X = np.zeros((1, mv.n_features))
+        mv.model.predict_proba_many(X)
+    except Exception as exc:  # pragma: no cover - a learner that cannot predict zeros
+        log.debug("warm-up prediction failed: %s", exc)
 
 
 def start_http(settings: Settings, state: Any, learner: str, mode: str, worker: Any) -> Any:

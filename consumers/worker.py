@@ -9,7 +9,9 @@ parent -> worker
     Prometheus text), ``("flush", seq)`` (outputs acknowledged by the broker, then answer),
     ``("stop",)`` (final snapshot, then exit). EOF on stdin also stops the worker.
 worker -> parent
-    ``("publish", meta, pickled model)`` (a new immutable model version), ``("drop", shard)``,
+    ``("publish", meta, n)`` followed by the model pickled with its n array buffers out of band
+    (a new immutable model version; the HTTP process reads the buffers without holding the GIL),
+    ``("drop", shard)``,
     ``("status", restored, connected, detail)``, ``("progress", shard, counts)``,
     ``("metrics", seq, text)``, ``("flushed", seq)``, ``("exit", error or None)``.
 """
@@ -22,7 +24,7 @@ import sys
 import threading
 from typing import Any
 
-from consumers.output import _read, _write
+from consumers.output import _read, _write, _write_oob
 from streamlearn.serving.state import ModelVersion, ServiceState
 
 __all__ = ["WorkerState", "main"]
@@ -38,6 +40,10 @@ class _Channel:
     def send(self, msg: tuple) -> None:
         with self.lock:
             _write(self.out, msg)
+
+    def send_oob(self, tag: tuple, obj: Any) -> None:
+        with self.lock:
+            _write_oob(self.out, tag, obj)
 
 
 class WorkerState(ServiceState):
@@ -71,8 +77,9 @@ class WorkerState(ServiceState):
         lambda self, v: (setattr(self, "_detail", v), self._status_changed())[0],
     )
 
-    def publish_model(self, meta: dict[str, Any], blob: bytes | None) -> ModelVersion:
-        self._channel.send(("publish", meta, blob))
+    def publish_model(self, meta: dict[str, Any], learner: Any) -> ModelVersion:
+        # the arrays go straight from the live learner to the pipe: the HTTP process's copy
+        self._channel.send_oob(("publish", meta), learner)
         return ModelVersion(model=None, **meta)
 
     def drop(self, shard: str) -> None:

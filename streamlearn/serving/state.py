@@ -44,9 +44,9 @@ class ModelVersion:
         return len(self.features)
 
     @classmethod
-    def from_blob(cls, meta: dict[str, Any], blob: bytes | None) -> ModelVersion:
-        """A version from its description and the pickled model (unpickled here: a copy)."""
-        model = None if blob is None else pickle.loads(blob)
+    def copy_of(cls, meta: dict[str, Any], learner: Any) -> ModelVersion:
+        """A version holding a private copy of ``learner`` (a pickle round trip)."""
+        model = None if learner is None else pickle.loads(pickle.dumps(learner, protocol=5))
         return cls(model=model, **meta)
 
 
@@ -104,9 +104,9 @@ class ServiceState:
         }
 
     # -- writers (the learning thread)
-    def publish_model(self, meta: dict[str, Any], blob: bytes | None) -> ModelVersion:
-        """Publish a new version from the learner's pickled copy (see ``ShardProcessor.publish``)."""
-        mv = ModelVersion.from_blob(meta, blob)
+    def publish_model(self, meta: dict[str, Any], learner: Any) -> ModelVersion:
+        """Publish a copy of the live ``learner`` (see ``ShardProcessor.publish``)."""
+        mv = ModelVersion.copy_of(meta, learner)
         self.publish(mv)
         return mv
 
