@@ -77,6 +77,16 @@ def _metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
+def _check_exposition(text: str) -> None:
+    """Valid Prometheus text: parses, and no family appears twice (two registries are merged)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    names = [f.name for f in text_string_to_metric_families(text)]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    helps = [line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")]
+    assert len(helps) == len(set(helps))
+
+
 def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
     env = {"STREAMLEARN_SNAPSHOT_DIR": str(tmp_path / "snaps"), "STREAMLEARN_RATE": "500"}
     log = tmp_path / "serve.log"
@@ -100,6 +110,7 @@ def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
         assert httpx.post(svc.url + "/v1/predict", json={"x": [1.0]}).status_code == 422
         assert "/v1/predict" in httpx.get(svc.url + "/openapi.json").json()["paths"]
         metrics = httpx.get(svc.url + "/metrics").text
+        _check_exposition(metrics)
         learned = _metric(metrics, "streamlearn_events_learned_total")
         assert learned >= 50
         assert _metric(metrics, "streamlearn_ready") == 1.0
@@ -204,8 +215,33 @@ def test_serve_kafka_with_replay(tmp_path: Path, kafka_bootstrap: str, datasets_
         assert "streamlearn_consumer_lag" in metrics
     finally:
         code = svc.terminate()
+    try:
+        assert code == 0, (tmp_path / "serve.log").read_text()
+        show = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streamlearn",
+                "snapshot",
+                "show",
+                "--kafka",
+                kafka_bootstrap,
+                "--topic-prefix",
+                prefix,
+                "--load",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert show.returncode == 0, show.stderr
+        header = json.loads(show.stdout)
+        assert header["source"] == f"{prefix}g/{prefix}events/0"
+        assert header["offsets"] == {"events": 194, "labels": 194}
+        assert header["counts"]["events_learned"] == 194
+    finally:
         delete_prefixed_topics(kafka_bootstrap, prefix)
-    assert code == 0, (tmp_path / "serve.log").read_text()
 
 
 def test_ready_follows_a_broker_outage(tmp_path: Path, kafka_broker_control) -> None:
