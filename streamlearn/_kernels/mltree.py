@@ -41,6 +41,7 @@ from collections import namedtuple
 import numpy as np
 
 from streamlearn._kernels._config import njit
+from streamlearn._kernels.adwin import adwin_estimation, adwin_update
 from streamlearn._kernels.mathx import binary_entropy, normal_cdf
 from streamlearn._kernels.rng import rng_poisson
 
@@ -96,6 +97,7 @@ Tree = namedtuple(
         "last",  # float64 (C,) weight at the last split attempt
         "errs",  # float64 (C,) sum of errors since the node's last reset (alternates)
         "errn",  # float64 (C,) count for errs
+        "adw",  # float64 (C, A) ADWIN state of each node (error of its subtree's predictions)
         "node_free",  # int64 (C,) free-node stack
         # observer slots (capacity S)
         "o_w",  # float64 (S, Lc + 2, d)
@@ -105,6 +107,7 @@ Tree = namedtuple(
         "o_max",  # float64 (S, d) largest non-zero value
         "o_tot",  # float64 (S, Lc + 2) weight of each outcome
         "o_mass",  # float64 (S, Lc + 2) sum of row values of each outcome (multinomial NB)
+        "o_known",  # float64 (S, Lc + 2) weight of the rows where each outcome was known
         "oslot_free",  # int64 (S,)
         # model slots (capacity M)
         "lr_w",  # float64 (M, d, Lc)
@@ -123,6 +126,7 @@ Tree = namedtuple(
         "scale_mean",  # float64 (d,)
         "scale_m2",  # float64 (d,)
         "label_map",  # int64 (Lc,) column of each tree label in the label matrices
+        "adw_template",  # float64 (A,) a fresh ADWIN state (its parameters) for new nodes
         "meta",  # int64 (M_N,)
         "metaf",  # float64 (MF_N,)
         "rng",  # uint64 (4,)
@@ -164,6 +168,10 @@ Params = namedtuple(
         "bagging_rate",
         "models_mask",  # bit i set: leaf model i is used
         "skip_below",  # skip a leaf model whose mixture weight is below this for every label
+        "drift",  # 1: node detectors and alternate subtrees
+        "switch_significance",  # significance of the alternate-vs-main comparison
+        "drift_window",  # instances both subtrees must see before they are compared
+        "threshold",  # probability above which a label is predicted (for the error signal)
     ],
 )
 
@@ -265,6 +273,7 @@ def alloc_node(t):
     t.last[n] = 0.0
     t.errs[n] = 0.0
     t.errn[n] = 0.0
+    t.adw[n] = t.adw_template
     return n
 
 
@@ -273,6 +282,44 @@ def free_node(t, n):
     t.feat[n] = -2  # marks a freed node
     t.node_free[t.meta[M_NODE_NFREE]] = n
     t.meta[M_NODE_NFREE] += 1
+
+
+@njit
+def free_subtree(t, n, stack):
+    """Free ``n`` and everything below it (children, alternates, their slots)."""
+    top = 0
+    stack[top] = n
+    top += 1
+    while top > 0:
+        top -= 1
+        x = stack[top]
+        if t.feat[x] >= 0:
+            stack[top] = t.left[x]
+            stack[top + 1] = t.right[x]
+            top += 2
+        if t.alt[x] >= 0:
+            stack[top] = t.alt[x]
+            top += 1
+        if t.oslot[x] >= 0:
+            free_oslot(t, t.oslot[x])
+        if t.mslot[x] >= 0:
+            free_mslot(t, t.mslot[x])
+        free_node(t, x)
+
+
+@njit
+def set_background(t, n, flag, stack):
+    top = 0
+    stack[top] = n
+    top += 1
+    while top > 0:
+        top -= 1
+        x = stack[top]
+        t.bg[x] = flag
+        if t.feat[x] >= 0:
+            stack[top] = t.left[x]
+            stack[top + 1] = t.right[x]
+            top += 2
 
 
 @njit
@@ -296,6 +343,7 @@ def alloc_oslot(t):
     t.o_max[o] = -np.inf
     t.o_tot[o] = 0.0
     t.o_mass[o] = 0.0
+    t.o_known[o] = 0.0
     return o
 
 
@@ -350,7 +398,7 @@ def copy_mslot(t, src, dst):
 
 # ---------------------------------------------------------------------------------- rows
 @njit
-def prepare_row(t, p, idx, val, xd, xz, zval, inv_std):
+def prepare_row(t, p, idx, val, xd, xz, zval, inv_std, shift):
     """Scatter the raw row into ``xd``, its scaled values into ``zval``/``xz``; return |z|.
 
     Dense rows are standardised with the tree's running mean and standard deviation (a
@@ -367,6 +415,7 @@ def prepare_row(t, p, idx, val, xd, xz, zval, inv_std):
             sd = math.sqrt(t.scale_m2[f] / (cnt - 1.0)) if cnt > 1.0 else 0.0
             inv = 1.0 / sd if sd > 0.0 else 1.0
             inv_std[f] = inv
+            shift[f] = t.scale_mean[f] * inv
             z = (v - t.scale_mean[f]) * inv if cnt > 1.0 else 0.0
             zval[e] = z
             xz[f] = z
@@ -428,17 +477,20 @@ def leaf_prior(t, leaf, c):
 
 
 @njit
-def predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids, cache, crow):
+def predict_knn(
+    t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow
+):
     """kNN (cosine) over the leaf's recent rows: per-label vote of the k nearest; False if none.
 
-    ``cache[crow, slot]`` memoises similarities between the current row and store rows across
-    the trees of a forest (NaN = not computed; a (0, 0) array disables it): trees see the
-    same rows with the same feature scaling, so a similarity computed by one tree is valid
-    for every other.
+    ``cache[crow, cache_col[slot]]`` memoises similarities between the current row and store
+    rows across the trees of a forest (NaN = not computed; ``cache_col[slot] < 0``: not cached;
+    a (0, 0) cache disables it): trees see the same rows with the same feature scaling, so a
+    similarity computed by one tree is valid for every other.
     """
     use_cache = cache.shape[0] > 0
     Lc = t.label_map.shape[0]
-    k = min(int(p.knn_k), sims.shape[0])
+    kk = int(p.knn_k)
+    k = sims.shape[0]  # 4 * knn_k candidates, so that each label finds k neighbours knowing it
     nfound = 0
     W = t.ring.shape[1]
     n = t.ring_n[m]
@@ -448,12 +500,13 @@ def predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids, cache, cro
         slot = store_slot(s, rid)
         if slot < 0:
             continue
-        if use_cache and not math.isnan(cache[crow, slot]):
-            sim = cache[crow, slot]
+        col = cache_col[slot] if use_cache else -1
+        if col >= 0 and not math.isnan(cache[crow, col]):
+            sim = cache[crow, col]
         else:
-            sim = _similarity(t, s, p, slot, xz, norm_x, inv_std)
-            if use_cache:
-                cache[crow, slot] = sim
+            sim = _similarity(t, s, p, slot, xz, norm_x, inv_std, shift)
+            if col >= 0:
+                cache[crow, col] = sim
         # insertion into the top-k (descending similarity, stable)
         if nfound < k:
             pos = nfound
@@ -478,19 +531,40 @@ def predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids, cache, cro
             if s.known[ids[i], col]:
                 kn += 1.0
                 pos_ += s.y[ids[i], col]
+                if kn >= kk:
+                    break
         pm[KNN, c] = pos_ / kn if kn > 0.0 else leaf_prior(t, leaf, c)
     return True
 
 
+@njit(fastmath=True)
+def _dense_dot(val, q0, d, inv_std, shift, xz):
+    """(z . x, |z|^2) for a stored dense row ``val[q0:q0+d]`` standardised as z = v*w - c.
+
+    ``fastmath`` lets the reductions vectorise; only the summation order changes.
+    """
+    dot = 0.0
+    nr = 0.0
+    for f in range(d):
+        z = val[q0 + f] * inv_std[f] - shift[f]
+        dot += z * xz[f]
+        nr += z * z
+    return dot, nr
+
+
 @njit
-def _similarity(t, s, p, slot, xz, norm_x, inv_std):
+def _similarity(t, s, p, slot, xz, norm_x, inv_std, shift):
     """Cosine similarity between the current (scaled) row and a stored row."""
     E = s.idx.shape[0]
     dot = 0.0
     q0 = s.start[slot] % E
     n_e = s.length[slot]
     seg1 = min(n_e, E - q0)
-    if p.dense:
+    d = xz.shape[0]
+    if p.dense and n_e == d and seg1 == n_e and t.metaf[MF_SCALE_N] > 1.0:
+        dot, nr = _dense_dot(s.val, q0, d, inv_std, shift, xz)
+        nr = math.sqrt(nr)
+    elif p.dense:
         nr = 0.0
         scaled = t.metaf[MF_SCALE_N] > 1.0
         for part in range(2):
@@ -523,9 +597,12 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
     a = p.nb_alpha
     d = t.o_w.shape[2]
     logit = nb_logit
+    # negatives of a label are the rows where it was known and false; with partial label
+    # sets their feature statistics are estimated as q * (all rows) - positives, q being the
+    # fraction of rows where the label was known (labels missing at random)
     for c in range(Lc):
         wp = t.o_tot[o, c]
-        wn = W - wp
+        wn = max(t.o_known[o, c] - wp, 0.0)
         logit[c] = math.log((wp + a) / (wn + a))
     if p.dense:
         for e in range(idx.shape[0]):
@@ -541,17 +618,18 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
             floor = 1e-9 + 1e-3 * max(vt, 0.0)
             vt = max(vt, floor)
             for c in range(Lc):
+                q = t.o_known[o, c] / W
                 np_ = t.o_w[o, c, f]
-                nn = nt - np_
+                nn = q * nt - np_
                 if np_ > 0.0:
                     mp = t.o_s1[o, c, f] / np_
                     vp = max(t.o_s2[o, c, f] / np_ - mp * mp, floor)
                 else:
                     mp = mt
                     vp = vt
-                if nn > 0.0:
-                    mn = (s1t - t.o_s1[o, c, f]) / nn
-                    vn = max((s2t - t.o_s2[o, c, f]) / nn - mn * mn, floor)
+                if nn > 1e-9:
+                    mn = (q * s1t - t.o_s1[o, c, f]) / nn
+                    vn = max((q * s2t - t.o_s2[o, c, f]) / nn - mn * mn, floor)
                 else:
                     mn = mt
                     vn = vt
@@ -564,7 +642,7 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
             rowsum += val[e]
         for c in range(Lc):
             mp = t.o_mass[o, c]
-            mn = t.o_mass[o, T] - mp
+            mn = max(t.o_known[o, c] / W * t.o_mass[o, T] - mp, 0.0)
             logit[c] += rowsum * (math.log(mn + a * d) - math.log(mp + a * d))
         for e in range(idx.shape[0]):
             f = idx[e]
@@ -572,11 +650,13 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
             st = t.o_s1[o, T, f]
             for c in range(Lc):
                 sp = t.o_s1[o, c, f]
-                logit[c] += v * (math.log(sp + a) - math.log(max(st - sp, 0.0) + a))
+                sn = t.o_known[o, c] / W * st - sp
+                logit[c] += v * (math.log(sp + a) - math.log(max(sn, 0.0) + a))
     for c in range(Lc):
         wp = t.o_tot[o, c]
-        if wp <= 0.0 or W - wp <= 0.0:
-            pm[NB, c] = wp / W
+        wk = t.o_known[o, c]
+        if wp <= 0.0 or wk - wp <= 0.0:
+            pm[NB, c] = wp / wk if wk > 0.0 else 0.0
         else:
             pm[NB, c] = _sigmoid(logit[c])
     return True
@@ -602,25 +682,9 @@ def negligible(t, m, i, mask, eta, skip_below):
 
 @njit
 def predict_leaf(
-    t,
-    s,
-    p,
-    leaf,
-    idx,
-    zval,
-    xz,
-    norm_x,
-    inv_std,
-    val,
-    pm,
-    valid,
-    out,
-    sims,
-    ids,
-    nb_logit,
-    cache,
-    crow,
-):
+    t, s, p, leaf, idx, zval, xz, norm_x, inv_std, shift, val, pm, valid, out, sims, ids, nb_logit,
+    cache, cache_col, crow,
+):  # fmt: skip
     """Per-label probabilities of the leaf's mixture of models; ``pm``/``valid`` get each model's."""
     Lc = t.label_map.shape[0]
     m = t.mslot[leaf]
@@ -644,19 +708,30 @@ def predict_leaf(
         for c in range(Lc):
             pm[MC, c] = t.ls_bits[m, best, c]
         valid[MC] = 1
-    # recency: the latest row that reached this leaf
+    # recency: per label, its value in the latest row of this leaf where it was known
     if (mask >> REC) & 1:
         W = t.ring.shape[1]
+        missing = Lc
+        for c in range(Lc):
+            pm[REC, c] = -1.0
         for back in range(1, t.ring_n[m] + 1):
             slot = store_slot(s, t.ring[m, (t.ring_pos[m] - back) % W])
-            if slot >= 0:
-                for c in range(Lc):
-                    col = t.label_map[c]
-                    pm[REC, c] = s.y[slot, col] if s.known[slot, col] else leaf_prior(t, leaf, c)
-                valid[REC] = 1
+            if slot < 0:
+                continue
+            valid[REC] = 1
+            for c in range(Lc):
+                if pm[REC, c] < 0.0 and s.known[slot, t.label_map[c]]:
+                    pm[REC, c] = s.y[slot, t.label_map[c]]
+                    missing -= 1
+            if missing == 0:
                 break
+        for c in range(Lc):
+            if pm[REC, c] < 0.0:
+                pm[REC, c] = leaf_prior(t, leaf, c)
     if (mask >> KNN) & 1:
-        if predict_knn(t, s, p, m, leaf, xz, norm_x, inv_std, pm, sims, ids, cache, crow):
+        if predict_knn(
+            t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow
+        ):
             valid[KNN] = 1
     if (mask >> NB) & 1 and o >= 0:
         if predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
@@ -800,6 +875,12 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
         rowsum += val[e]
     t.o_tot[o, T] += w
     t.o_mass[o, T] += w * rowsum
+    t.o_known[o, T] += w
+    if full:
+        t.o_known[o, Lc] += w
+    for c in range(Lc):
+        if krow[c]:
+            t.o_known[o, c] += w
     empty = full and not any_pos
     if empty:
         t.o_tot[o, Lc] += w
@@ -840,17 +921,20 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
 
 # ---------------------------------------------------------------------------------- splits
 @njit
-def _side_entropy(side, total, n_out):
+def _side_entropy(side, total, n_out, q):
+    """Sum of the outcomes' binary entropies on one side; ``q[c]`` is the fraction of rows
+    where outcome ``c`` was known (1 with complete label sets)."""
     if total <= 0.0:
         return 0.0
     h = 0.0
     for c in range(n_out):
-        h += binary_entropy(side[c] / total)
+        if q[c] > 0.0:
+            h += binary_entropy(side[c] / (total * q[c]))
     return h
 
 
 @njit
-def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right):
+def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right, q):
     """Best (merit, threshold) of a binary numeric split on feature ``f`` at observer slot ``o``.
 
     Each outcome's values are a point mass at zero plus a Gaussian of its non-zero values; the
@@ -915,9 +999,9 @@ def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right):
         frac = p.min_branch_fraction * W
         if (1 if lt > frac else 0) + (1 if rt > frac else 0) < 2:
             continue
-        post = (lt * _side_entropy(left, lt, n_out) + rt * _side_entropy(right, rt, n_out)) / (
-            lt + rt
-        )
+        post = (
+            lt * _side_entropy(left, lt, n_out, q) + rt * _side_entropy(right, rt, n_out, q)
+        ) / (lt + rt)
         merit = pre_h - post
         if merit > best:
             best = merit
@@ -926,7 +1010,7 @@ def best_split_for_feature(t, p, o, f, pre_h, means, stds, left, right):
 
 
 @njit
-def attempt_split(t, s, p, leaf, means, stds, left, right):
+def attempt_split(t, s, p, leaf, means, stds, left, right, q):
     """Hoeffding test at an active leaf: split it, pre-prune it, or wait. Returns True on split."""
     o = t.oslot[leaf]
     Lc = t.label_map.shape[0]
@@ -936,17 +1020,19 @@ def attempt_split(t, s, p, leaf, means, stds, left, right):
     m = t.mslot[leaf]
     if W <= 0.0 or t.ls_distinct[m] <= 1.0:
         return False  # one label set so far: nothing to separate
+    for c in range(Lc + 2):
+        q[c] = t.o_known[o, c] / W
     for c in range(Lc + 1):
-        if t.o_tot[o, c] > p.max_share_to_split * W:
+        if t.o_tot[o, c] > p.max_share_to_split * t.o_known[o, c]:
             return False
-    pre = _side_entropy(t.o_tot[o], W, Lc + 1)
+    pre = _side_entropy(t.o_tot[o], W, Lc + 1, q)
     d = t.o_w.shape[2]
     best = -np.inf
     second = -np.inf
     best_f = -1
     best_thr = 0.0
     for f in range(d):
-        merit, thr = best_split_for_feature(t, p, o, f, pre, means, stds, left, right)
+        merit, thr = best_split_for_feature(t, p, o, f, pre, means, stds, left, right, q)
         if merit > best:
             second = best
             best = merit
@@ -1087,6 +1173,75 @@ def best_split_for_feature_at(t, o, f, thr, means, stds, left, right):
 
 # ---------------------------------------------------------------------------------- the loop
 @njit
+def row_error(prob, yrow, krow, thr):
+    """Hamming error of a row's decisions over its known labels (0 when none is known)."""
+    n = 0
+    wrong = 0
+    for c in range(prob.shape[0]):
+        if krow[c]:
+            n += 1
+            if (prob[c] > thr) != (yrow[c] != 0):
+                wrong += 1
+    return wrong / n if n > 0 else 0.0
+
+
+@njit
+def learn_path(t, s, p, top, leaf, xd, w, yrow, krow):
+    """Branch statistics of the nodes from ``top`` down to (not including) ``leaf``."""
+    Lc = t.label_map.shape[0]
+    node = top
+    while node != leaf and t.feat[node] >= 0:
+        if w > 0.0:
+            t.weight[node] += w
+            for c in range(Lc):
+                if krow[c]:
+                    t.kw[node, c] += w
+                    if yrow[c]:
+                        t.lw[node, c] += w
+        node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
+
+
+@njit
+def start_alternate(t, node):
+    """A fresh background leaf as ``node``'s alternate subtree (False when no room)."""
+    if t.feat.shape[0] - t.meta[M_NODE_HWM] + t.meta[M_NODE_NFREE] < 1:
+        t.meta[M_NEED] |= NEED_NODES
+        return False
+    if t.lr_w.shape[0] - t.meta[M_MSLOT_HWM] + t.meta[M_MSLOT_NFREE] < 1:
+        t.meta[M_NEED] |= NEED_MSLOTS
+        return False
+    a = alloc_node(t)
+    t.mslot[a] = alloc_mslot(t)
+    t.oslot[a] = alloc_oslot(t)
+    t.parent[a] = t.parent[node]
+    t.depth[a] = t.depth[node]
+    t.bg[a] = 1
+    t.active[a] = 1
+    t.alt[node] = a
+    t.errs[node] = 0.0
+    t.errn[node] = 0.0
+    t.meta[M_ALT_STARTED] += 1
+    return True
+
+
+@njit
+def replace_subtree(t, node, a, stack):
+    """Put the alternate ``a`` in ``node``'s place and free ``node``'s subtree."""
+    par = t.parent[node]
+    t.alt[node] = -1
+    if par < 0:
+        t.meta[M_ROOT] = a
+    elif t.left[par] == node:
+        t.left[par] = a
+    else:
+        t.right[par] = a
+    t.parent[a] = par
+    set_background(t, a, 0, stack)
+    free_subtree(t, node, stack)
+    t.meta[M_ALT_SWAPPED] += 1
+
+
+@njit
 def tree_run(
     t,
     s,
@@ -1104,17 +1259,25 @@ def tree_run(
     do_predict,
     do_learn,
     cache,
+    cache_col,
 ):
     """Process rows ``start:stop`` in order: predict each (into ``out``), then learn it.
 
     ``rid0`` is the store id of row ``start`` (rows were appended to the store beforehand);
     ``out`` has one column per label of the label matrices (this tree writes its own columns).
+
+    Drift (``p.drift``): every node of the main tree on the row's path feeds its ADWIN with the
+    row's Hamming error; a detection where the error went up starts an alternate subtree at a
+    branch. An alternate learns and predicts in the background; once both it and the subtree
+    it would replace have seen ``drift_window`` rows since it started, it replaces that subtree
+    when its error is lower by more than the bound of MLHAT's test, and is dropped when higher.
     """
     Lc = t.label_map.shape[0]
     d = t.scale_mean.shape[0]
     xd = np.zeros(d)
     xz = np.zeros(d)
     inv_std = np.ones(d)
+    shift = np.zeros(d)
     maxnnz = 0
     for i in range(start, stop):
         maxnnz = max(maxnnz, indptr[i + 1] - indptr[i])
@@ -1122,71 +1285,142 @@ def tree_run(
     pm = np.zeros((N_MODELS, Lc))
     valid = np.zeros(N_MODELS, dtype=np.uint8)
     prob = np.zeros(Lc)
+    pm2 = np.zeros((N_MODELS, Lc))
+    valid2 = np.zeros(N_MODELS, dtype=np.uint8)
+    prob2 = np.zeros(Lc)
     grad = np.zeros(Lc)
     pos_list = np.zeros(Lc, dtype=np.int64)
     nb_logit = np.zeros(Lc)
     yrow = np.zeros(Lc, dtype=np.uint8)
     krow = np.ones(Lc, dtype=np.uint8)
-    kmax = max(int(p.knn_k), 1)
+    kmax = 4 * max(int(p.knn_k), 1)
     sims = np.zeros(kmax)
     ids = np.zeros(kmax, dtype=np.int64)
     means = np.zeros(Lc + 2)
     stds = np.zeros(Lc + 2)
     left = np.zeros(Lc + 2)
     right = np.zeros(Lc + 2)
-    root = t.meta[M_ROOT]
+    qbuf = np.ones(Lc + 2)
+    path = np.zeros(t.feat.shape[0] + 1, dtype=np.int64)
+    stack = np.zeros(t.feat.shape[0] + 2, dtype=np.int64)
+    log_alpha = math.log(2.0 / p.switch_significance)
     for i in range(start, stop):
+        root = t.meta[M_ROOT]
         a = indptr[i]
         b = indptr[i + 1]
         idx = indices[a:b]
         val = data[a:b]
         zv = zval[: b - a]
-        norm_x = prepare_row(t, p, idx, val, xd, xz, zv, inv_std)
+        crow = i - start
+        norm_x = prepare_row(t, p, idx, val, xd, xz, zv, inv_std, shift)
         leaf = route(t, root, xd)
         predict_leaf(
-            t, s, p, leaf, idx, zv, xz, norm_x, inv_std, val, pm, valid, prob, sims, ids, nb_logit,
-            cache, i - start,
+            t, s, p, leaf, idx, zv, xz, norm_x, inv_std, shift, val, pm, valid, prob, sims, ids,
+            nb_logit, cache, cache_col, crow,
         )  # fmt: skip
         if do_predict:
             for c in range(Lc):
                 out[i, t.label_map[c]] = prob[c]
-        if do_learn:
-            full = True
-            for c in range(Lc):
-                col = t.label_map[c]
-                yrow[c] = Y[i, col]
-                if has_known:
-                    krow[c] = K[i, col]
-                    if not krow[c]:
-                        full = False
-            w = 1.0
-            if p.bagging_rate > 0.0:
-                w = float(rng_poisson(t.rng, p.bagging_rate))
-            # branches on the path
-            node = root
-            while t.feat[node] >= 0:
-                if w > 0.0:
-                    t.weight[node] += w
-                    for c in range(Lc):
-                        if krow[c]:
-                            t.kw[node, c] += w
-                            if yrow[c]:
-                                t.lw[node, c] += w
-                node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
-            learn_leaf(
-                t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid0 + (i - start),
-                grad, pos_list,
-            )  # fmt: skip
-            if p.dense:  # unweighted: identical in every tree of a forest
-                update_scaling(t, idx, val)
+        if not do_learn:
+            clear_row(idx, xd, xz)
+            continue
+        full = True
+        for c in range(Lc):
+            col = t.label_map[c]
+            yrow[c] = Y[i, col]
+            if has_known:
+                krow[c] = K[i, col]
+                if not krow[c]:
+                    full = False
+        w = 1.0
+        if p.bagging_rate > 0.0:
+            w = float(rng_poisson(t.rng, p.bagging_rate))
+        rid = rid0 + crow
+        # the main path: statistics and node detectors
+        err = row_error(prob, yrow, krow, p.threshold)
+        depth = 0
+        node = root
+        while True:
+            path[depth] = node
+            depth += 1
+            if p.drift:
+                before = adwin_estimation(t.adw[node])
+                if adwin_update(t.adw[node], err):
+                    t.meta[M_NODE_DRIFTS] += 1
+                    if (
+                        t.feat[node] >= 0
+                        and t.alt[node] < 0
+                        and adwin_estimation(t.adw[node]) > before
+                    ):
+                        start_alternate(t, node)
+            if t.feat[node] < 0:
+                break
             if w > 0.0:
-                t.metaf[MF_WEIGHT] += w
-                if (
-                    t.active[leaf]
-                    and t.oslot[leaf] >= 0
-                    and t.weight[leaf] - t.last[leaf] >= p.grace_period
-                ):
-                    attempt_split(t, s, p, leaf, means, stds, left, right)
+                t.weight[node] += w
+                for c in range(Lc):
+                    if krow[c]:
+                        t.kw[node, c] += w
+                        if yrow[c]:
+                            t.lw[node, c] += w
+            node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
+        learn_leaf(
+            t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid, grad, pos_list,
+        )  # fmt: skip
+        if p.dense:  # unweighted: identical in every tree of a forest
+            update_scaling(t, idx, val)
+        if w > 0.0:
+            t.metaf[MF_WEIGHT] += w
+            if (
+                t.active[leaf]
+                and t.oslot[leaf] >= 0
+                and t.weight[leaf] - t.last[leaf] >= p.grace_period
+            ):
+                attempt_split(t, s, p, leaf, means, stds, left, right, qbuf)
+        # alternate subtrees on the path, top down (a swap frees everything below it)
+        for j in range(depth):
+            node = path[j]
+            alt = t.alt[node]
+            if alt < 0:
+                continue
+            aleaf = route(t, alt, xd)
+            predict_leaf(
+                t, s, p, aleaf, idx, zv, xz, norm_x, inv_std, shift, val, pm2, valid2, prob2, sims,
+                ids, nb_logit, cache, cache_col, crow,
+            )  # fmt: skip
+            err_alt = row_error(prob2, yrow, krow, p.threshold)
+            learn_path(t, s, p, alt, aleaf, xd, w, yrow, krow)
+            learn_leaf(
+                t, s, p, aleaf, idx, val, zv, yrow, krow, full, w, pm2, valid2, rid, grad,
+                pos_list,
+            )  # fmt: skip
+            if (
+                w > 0.0
+                and t.active[aleaf]
+                and t.oslot[aleaf] >= 0
+                and t.weight[aleaf] - t.last[aleaf] >= p.grace_period
+            ):
+                attempt_split(t, s, p, aleaf, means, stds, left, right, qbuf)
+            t.errs[node] += err
+            t.errn[node] += 1.0
+            t.errs[alt] += err_alt
+            t.errn[alt] += 1.0
+            if t.errn[node] >= p.drift_window and t.errn[alt] >= p.drift_window:
+                e_main = t.errs[node] / t.errn[node]
+                e_alt = t.errs[alt] / t.errn[alt]
+                bound = math.sqrt(
+                    2.0
+                    * e_main
+                    * (1.0 - e_main)
+                    * log_alpha
+                    * (1.0 / t.errn[alt] + 1.0 / t.errn[node])
+                )
+                if e_main - e_alt > bound:
+                    replace_subtree(t, node, alt, stack)
+                    break
+                if e_alt - e_main > bound:
+                    t.alt[node] = -1
+                    free_subtree(t, alt, stack)
+                    t.meta[M_ALT_PRUNED] += 1
         clear_row(idx, xd, xz)
     return stop
 

@@ -62,6 +62,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--curve", action="store_true", help="include the curve in the JSON output")
     p.add_argument("--plot", metavar="FILE", help="write the learning curves to a PNG file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from streamlearn.active.commands import add_evaluate_options
+
+    add_evaluate_options(p)  # --active STRATEGY --budget B [--label-wise]
     p.set_defaults(func=_evaluate)
 
     b = subparsers.add_parser(
@@ -158,15 +161,17 @@ def _plot(result: Any, path: str) -> None:
 
 # ---------------------------------------------------------------------------- handlers
 def _evaluate(args: argparse.Namespace) -> int:
+    from streamlearn.active.commands import runner_from_args
     from streamlearn.evaluate.bench import build_learner
     from streamlearn.evaluate.prequential import prequential
 
     try:
         if args.limit is not None and args.limit < 0:
             raise CommandError("--limit must be >= 0")
+        run = runner_from_args(args) or prequential  # --active: learn only the labels asked
         learner = build_learner(args.learner, dict(args.param), args.seed)
         dataset = _load(args.data, args.limit, args.seed)
-        result = prequential(
+        result = run(
             learner,
             dataset,
             limit=args.limit,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from streamlearn._kernels import mltree as K
+from streamlearn._kernels.adwin import adwin_new_state
 from streamlearn._kernels.rng import rng_state
 
 __all__ = [
@@ -36,8 +37,11 @@ class TreeShape:
         self.W = int(knn_window)
         self.K = int(labelset_capacity)
 
+    def node_bytes(self) -> int:
+        return 8 * (20 + 2 * (self.Lc + 1)) + 8 * 436
+
     def oslot_bytes(self) -> int:
-        return 8 * (3 * self.d * (self.Lc + 2) + 2 * self.d + 2 * (self.Lc + 2))
+        return 8 * (3 * self.d * (self.Lc + 2) + 2 * self.d + 3 * (self.Lc + 2))
 
     def mslot_bytes(self) -> int:
         return 8 * (self.d * self.Lc + self.Lc + self.Lc * K.N_MODELS + self.W + 4 + 2 * self.K) + (
@@ -52,10 +56,12 @@ def new_tree(
     nodes: int = 16,
     oslots: int = 2,
     mslots: int = 4,
+    adwin_delta: float = 0.002,
 ) -> K.Tree:
     """A tree holding one leaf (the root) with an observer slot."""
     d, Lc, W, Kc = shape.d, shape.Lc, shape.W, shape.K
     C = max(nodes, 4)
+    adw = adwin_new_state(delta=adwin_delta)
     t = K.Tree(
         feat=np.full(C, -2, np.int64),
         thr=np.zeros(C),
@@ -74,6 +80,7 @@ def new_tree(
         last=np.zeros(C),
         errs=np.zeros(C),
         errn=np.zeros(C),
+        adw=np.zeros((C, adw.shape[0])),
         node_free=np.zeros(C, np.int64),
         o_w=np.zeros((oslots, Lc + 2, d)),
         o_s1=np.zeros((oslots, Lc + 2, d)),
@@ -82,6 +89,7 @@ def new_tree(
         o_max=np.full((oslots, d), -np.inf),
         o_tot=np.zeros((oslots, Lc + 2)),
         o_mass=np.zeros((oslots, Lc + 2)),
+        o_known=np.zeros((oslots, Lc + 2)),
         oslot_free=np.zeros(oslots, np.int64),
         lr_w=np.zeros((mslots, d, Lc)),
         lr_b=np.zeros((mslots, Lc)),
@@ -98,6 +106,7 @@ def new_tree(
         scale_mean=np.zeros(d),
         scale_m2=np.zeros(d),
         label_map=np.ascontiguousarray(label_map, dtype=np.int64),
+        adw_template=adw,
         meta=np.zeros(K.M_N, np.int64),
         metaf=np.zeros(K.MF_N),
         rng=rng_state(seed),
@@ -136,6 +145,7 @@ _NODE_FIELDS = {
     "last": 0,
     "errs": 0,
     "errn": 0,
+    "adw": 0,
     "node_free": 0,
 }
 _OSLOT_FIELDS = {
@@ -146,6 +156,7 @@ _OSLOT_FIELDS = {
     "o_max": -np.inf,
     "o_tot": 0,
     "o_mass": 0,
+    "o_known": 0,
     "oslot_free": 0,
 }
 _MSLOT_FIELDS = {
@@ -317,6 +328,7 @@ def restrict_tree(t: K.Tree, keep: np.ndarray, label_map: np.ndarray) -> K.Tree:
         "o_s2": t.o_s2[:, lab2, :],
         "o_tot": t.o_tot[:, lab2],
         "o_mass": t.o_mass[:, lab2],
+        "o_known": t.o_known[:, lab2],
         "lr_w": t.lr_w[:, :, keep],
         "lr_b": t.lr_b[:, keep],
         "loss": t.loss[:, keep, :],

@@ -34,6 +34,7 @@ __all__ = ["MLHAT"]
 
 _CHUNK = 512
 _NO_CACHE = np.zeros((0, 0))
+_NO_COLS = np.zeros(0, np.int64)
 
 
 class MLHAT(MultiLabelClassifier):
@@ -74,6 +75,15 @@ class MLHAT(MultiLabelClassifier):
         Probability above which a label is predicted.
     bagging
         Weight every instance by a Poisson(1) draw (online bagging).
+    drift_detection
+        Give every node an ADWIN on the error of its subtree's predictions; a branch whose
+        error rises starts an alternate subtree that replaces it when significantly better.
+    adwin_delta
+        Significance of the nodes' ADWIN detectors.
+    switch_significance
+        Significance of the test between an alternate subtree and the subtree it would replace.
+    drift_window_threshold
+        Instances both must see before they are compared.
     max_size_mb
         Memory budget of the model; past it, leaves stop splitting and the least promising
         active leaves give their split statistics to more promising ones.
@@ -114,6 +124,10 @@ class MLHAT(MultiLabelClassifier):
         hedge_eta: float = 5.0,
         threshold: float = 0.4,
         bagging: bool = False,
+        drift_detection: bool = True,
+        adwin_delta: float = 0.002,
+        switch_significance: float = 0.05,
+        drift_window_threshold: int = 200,
         max_size_mb: float = 256.0,
         store_size: int = 4096,
         seed: int = 0,
@@ -137,6 +151,10 @@ class MLHAT(MultiLabelClassifier):
         self.hedge_eta = hedge_eta
         self.threshold = threshold
         self.bagging = bagging
+        self.drift_detection = drift_detection
+        self.adwin_delta = adwin_delta
+        self.switch_significance = switch_significance
+        self.drift_window_threshold = drift_window_threshold
         self.max_size_mb = max_size_mb
         self.store_size = store_size
         self.seed = seed
@@ -149,32 +167,7 @@ class MLHAT(MultiLabelClassifier):
     # ------------------------------------------------------------------ state
     def _params(self) -> K.Params:
         assert self.schema is not None
-        dense = not self.schema.sparse
-        lr = self.learning_rate
-        if lr is None:
-            lr = 0.05 if dense else 0.3
-        mask = 0
-        for name in self.leaf_models:
-            mask |= 1 << K.MODEL_NAMES.index(name)
-        return K.Params(
-            grace_period=float(self.grace_period),
-            delta=float(self.delta),
-            tau=float(self.tau),
-            n_split_points=float(self.n_split_points),
-            min_branch_fraction=float(self.min_branch_fraction),
-            max_share_to_split=float(self.max_share_to_split),
-            merit_preprune=float(bool(self.merit_preprune)),
-            max_depth=float(self.max_depth if self.max_depth is not None else 1_000_000),
-            knn_k=float(self.knn_k),
-            learning_rate=float(lr),
-            loss_decay=float(self.loss_decay),
-            hedge_eta=float(self.hedge_eta),
-            nb_alpha=1.0,
-            dense=float(dense),
-            bagging_rate=1.0 if self.bagging else 0.0,
-            models_mask=float(mask),
-            skip_below=1e-3,
-        )
+        return tree_params(self, dense=not self.schema.sparse)
 
     def _shape(self) -> TS.TreeShape:
         s = self.schema
@@ -184,7 +177,9 @@ class MLHAT(MultiLabelClassifier):
     def _init_state(self) -> None:
         s = self.schema
         assert s is not None
-        self._tree = TS.new_tree(self._shape(), np.arange(s.n_labels), self.seed)
+        self._tree = TS.new_tree(
+            self._shape(), np.arange(s.n_labels), self.seed, adwin_delta=self.adwin_delta
+        )
         per_row = s.n_features if not s.sparse else 32
         self._store = TS.new_store(self.store_size, self.store_size * per_row, s.n_labels)
 
@@ -232,7 +227,7 @@ class MLHAT(MultiLabelClassifier):
             )
             K.tree_run(
                 self._tree, self._store, params, indptr, indices, data, Y, Kmat, has_known,
-                rid0, a, b, out, predict, learn, _NO_CACHE,
+                rid0, a, b, out, predict, learn, _NO_CACHE, _NO_COLS,
             )  # fmt: skip
         return out
 
@@ -253,6 +248,39 @@ class MLHAT(MultiLabelClassifier):
         if self.schema is not None:
             out["tree"] = TS.describe_tree(self._tree)
         return out
+
+
+def tree_params(model: MLHAT, *, dense: bool) -> K.Params:
+    """The kernels' scalar parameters from an MLHAT's constructor parameters."""
+    lr = model.learning_rate
+    if lr is None:
+        lr = 0.05 if dense else 0.3
+    mask = 0
+    for name in model.leaf_models:
+        mask |= 1 << K.MODEL_NAMES.index(name)
+    return K.Params(
+        grace_period=float(model.grace_period),
+        delta=float(model.delta),
+        tau=float(model.tau),
+        n_split_points=float(model.n_split_points),
+        min_branch_fraction=float(model.min_branch_fraction),
+        max_share_to_split=float(model.max_share_to_split),
+        merit_preprune=float(bool(model.merit_preprune)),
+        max_depth=float(model.max_depth if model.max_depth is not None else 1_000_000),
+        knn_k=float(model.knn_k),
+        learning_rate=float(lr),
+        loss_decay=float(model.loss_decay),
+        hedge_eta=float(model.hedge_eta),
+        nb_alpha=1.0,
+        dense=float(dense),
+        bagging_rate=1.0 if model.bagging else 0.0,
+        models_mask=float(mask),
+        skip_below=1e-3,
+        drift=float(bool(model.drift_detection)),
+        switch_significance=float(model.switch_significance),
+        drift_window=float(model.drift_window_threshold),
+        threshold=float(model.threshold),
+    )
 
 
 def _store_nbytes(s: K.Store) -> int:
@@ -298,6 +326,7 @@ def _pad_tree(t: K.Tree, d: int, L: int) -> K.Tree:
         "o_max": pad(t.o_max, 1, dd, -np.inf),
         "o_tot": pad_out(t.o_tot),
         "o_mass": pad_out(t.o_mass),
+        "o_known": pad_out(t.o_known),
         "lr_w": pad(pad(t.lr_w, 2, dl), 1, dd),
         "lr_b": pad(t.lr_b, 1, dl),
         "loss": pad(t.loss, 1, dl),

@@ -1,0 +1,304 @@
+"""Prequential evaluation of active learning: score every instance, learn only what was asked.
+
+:func:`active_prequential` is the active-learning twin of
+:func:`~streamlearn.evaluate.prequential.prequential`: instance by instance, in stream order,
+the learner predicts the probabilities of every label, the prediction is scored on **all** the
+instance's labels, the :class:`~streamlearn.active.policy.LabelQueryPolicy` decides from those
+probabilities which labels to ask, and the learner learns the instance from the asked labels
+only (``learn_many(x, y, known=mask)``; an instance with nothing asked is not learned). With
+``policy=None`` every label is learned: the full-label reference run, through the same loop.
+
+:func:`bench_active` runs every strategy at several budgets, label-wise and instance-level, plus
+the full-label run, on one stream (the ``streamlearn bench-active`` command).
+
+Examples
+--------
+>>> from streamlearn.stream import make_stream
+>>> from streamlearn.multilabel.peers import BinaryRelevanceNaiveBayes
+>>> from streamlearn.active import LabelQueryPolicy
+>>> ds = make_stream(300, n_labels=6, seed=0).dataset
+>>> policy = LabelQueryPolicy("variable-uncertainty", budget=0.2, seed=0)
+>>> r = active_prequential(BinaryRelevanceNaiveBayes(), ds, policy)
+>>> r.instances, r.labels_available, r.labels_asked <= 0.2 * r.labels_available
+(300, 1800, True)
+
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from streamlearn.active.policy import (
+    ALIASES,
+    STRATEGIES,
+    LabelQueryPolicy,
+    make_strategy,
+    strategy_name,
+)
+from streamlearn.base.arrays import take_rows
+from streamlearn.base.multilabel import MultiLabelClassifier
+from streamlearn.evaluate.prequential import (
+    PROGRESS_EVERY,
+    PrequentialResult,
+    ProgressInfo,
+    _checkpoints,
+    learner_name,
+)
+from streamlearn.metrics import MultiLabelMetrics, WindowedMultiLabelMetrics
+
+__all__ = [
+    "BUDGETS",
+    "ActivePrequentialResult",
+    "active_prequential",
+    "bench_active",
+    "parse_budget",
+]
+
+#: Budgets of ``bench-active`` (shares of the labels).
+BUDGETS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def parse_budget(text: str | float) -> float:
+    """A budget from ``0.2``, ``"0.2"`` or ``"20%"``; must end up in ``[0, 1]``."""
+    if isinstance(text, str):
+        raw = text.strip()
+        try:
+            value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+        except ValueError:
+            raise ValueError(f"budget {text!r} is not a number (give 0.2 or 20%)") from None
+    else:
+        value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"budget must be in [0, 1] (or 0% to 100%), got {text!r}")
+    return value
+
+
+@dataclass
+class ActivePrequentialResult(PrequentialResult):
+    """A :class:`~streamlearn.evaluate.prequential.PrequentialResult` plus what was asked.
+
+    ``labels_available`` = instances x labels; ``budget_used`` = labels_asked / that.
+    ``strategy`` is ``"full"`` (and ``budget`` 1.0) for the full-label run.
+    """
+
+    strategy: str = "full"
+    label_wise: bool = True
+    budget: float = 1.0
+    labels_asked: int = 0
+    labels_available: int = 0
+    budget_used: float = 1.0
+
+    def to_dict(self, *, curve: bool = True) -> dict[str, Any]:
+        d = super().to_dict(curve=curve)
+        d.update(
+            strategy=self.strategy,
+            label_wise=self.label_wise,
+            budget=self.budget,
+            labels_asked=self.labels_asked,
+            labels_available=self.labels_available,
+            budget_used=self.budget_used,
+        )
+        return d
+
+
+def active_prequential(
+    learner: MultiLabelClassifier,
+    dataset: Any,
+    policy: LabelQueryPolicy | None,
+    *,
+    limit: int | None = None,
+    progress: Callable[[ProgressInfo], None] | None = None,
+    curve_points: int = 0,
+    window: int = 1000,
+    name: str | None = None,
+    chunk: int = 256,
+) -> ActivePrequentialResult:
+    """Test-then-train over the stream, learning only the labels ``policy`` asks for.
+
+    Parameters
+    ----------
+    learner
+        A :class:`~streamlearn.base.MultiLabelClassifier` (array API with ``known=`` masks);
+        trained in place. Its schema is set to the dataset's.
+    dataset
+        A :class:`~streamlearn.stream.Dataset`.
+    policy
+        The query policy (fresh: its budget starts empty), or ``None`` to learn every label.
+    limit
+        Evaluate the first ``limit`` instances only.
+    progress
+        Progress callback (as for ``prequential``).
+    curve_points, window
+        Checkpoints of the curve (cumulative and windowed metrics, plus ``labels_asked``) and
+        the sliding window of the windowed metrics.
+    name
+        Learner name reported (default: its registry name).
+    chunk
+        Instances scored together (scoring only: learning is strictly per instance).
+    """
+    if not isinstance(learner, MultiLabelClassifier):
+        raise ValueError(
+            f"active learning needs a streamlearn learner (partial-label array API), got "
+            f"{type(learner).__name__}"
+        )
+    n_total = len(dataset)
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    n = n_total if limit is None else min(limit, n_total)
+    L = dataset.n_labels
+    lname = name or learner_name(learner)
+    learner.set_schema(dataset.schema)
+    threshold = float(getattr(learner, "threshold", 0.5))
+    if policy is not None and policy.decision_threshold != threshold:
+        raise ValueError(
+            f"the policy's decision_threshold ({policy.decision_threshold}) differs from the "
+            f"learner's threshold ({threshold})"
+        )
+    X, Y = dataset.X, dataset.Y
+    cum = MultiLabelMetrics(L)
+    win = WindowedMultiLabelMetrics(window, L)
+    marks = _checkpoints(n, curve_points)
+    next_mark = 0
+    curve: list[dict[str, Any]] = []
+    asked_total = 0
+    seconds = 0.0
+    t_start = last_report = time.perf_counter()
+    pred = np.zeros((chunk, L), dtype=np.bool_)
+    all_known = np.ones((1, L), dtype=np.bool_)
+
+    def report(done: bool, pos: int) -> None:
+        if progress is not None:
+            progress(
+                ProgressInfo(
+                    lname,
+                    dataset.name,
+                    pos,
+                    n,
+                    seconds,
+                    time.perf_counter() - t_start,
+                    cum.get()["micro_f1"],
+                    done,
+                )
+            )
+
+    pos = 0
+    while pos < n:
+        end = min(n, pos + chunk)
+        if next_mark < len(marks) and marks[next_mark] < end:
+            end = marks[next_mark]
+        t0 = time.perf_counter()
+        for i in range(pos, end):
+            x = take_rows(X, i, i + 1)
+            p = learner.predict_proba_many(x)[0]
+            pred[i - pos] = p > threshold
+            if policy is None:
+                mask = all_known
+            else:
+                mask = policy.decide(p, learner.n_samples_seen)[None, :]
+                if not mask.any():
+                    continue
+            learner.learn_many(x, Y[i : i + 1], known=mask)
+            asked_total += int(mask.sum())
+        seconds += time.perf_counter() - t0
+        cum.update_many(Y[pos:end], pred[: end - pos])
+        win.update_many(Y[pos:end], pred[: end - pos])
+        pos = end
+        if next_mark < len(marks) and marks[next_mark] == pos:
+            curve.append(
+                {
+                    "instances": pos,
+                    "seconds": seconds,
+                    "labels_asked": asked_total,
+                    "cumulative": cum.get(),
+                    "windowed": win.get(),
+                }
+            )
+            next_mark += 1
+        now = time.perf_counter()
+        if progress is not None and now - last_report >= PROGRESS_EVERY and pos < n:
+            last_report = now
+            report(False, pos)
+    report(True, n)
+
+    available = n * L
+    return ActivePrequentialResult(
+        learner=lname,
+        dataset=dataset.name,
+        instances=n,
+        seconds=seconds,
+        instances_per_second=n / seconds if seconds > 0 else 0.0,
+        **cum.get(),
+        n_labels=L,
+        window=window,
+        natural_form="arrays",
+        curve=curve,
+        strategy="full" if policy is None else strategy_name(policy.strategy_),
+        label_wise=True if policy is None else bool(policy.label_wise),
+        budget=1.0 if policy is None else float(policy.budget),
+        labels_asked=asked_total,
+        labels_available=available,
+        budget_used=asked_total / available if available else 0.0,
+    )
+
+
+def bench_active(
+    dataset: Any,
+    make_learner: Callable[[], MultiLabelClassifier],
+    *,
+    learner: str,
+    strategies: Sequence[str] | None = None,
+    budgets: Sequence[float] = BUDGETS,
+    modes: Sequence[bool] = (True, False),
+    limit: int | None = None,
+    window: int = 1000,
+    thresholds: str = "per-label",
+    seed: int | None = 0,
+    progress: Callable[[ProgressInfo], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every strategy x budget x mode, plus the full-label run, on ``dataset``.
+
+    ``make_learner()`` builds a fresh learner for each run. Returns one dict per run, the
+    full-label run first (``strategy="full"``), each with ``dataset, learner, strategy,
+    label_wise, budget, labels_asked, labels_available, budget_used, instances, seconds``, the
+    metrics (``micro_f1``...), ``full_label_micro_f1`` and ``ratio_to_full`` (micro-F1 / that).
+    """
+    names = list(STRATEGIES) if strategies is None else [ALIASES.get(s, s) for s in strategies]
+    for s in names:
+        make_strategy(s)  # a clear error for an unknown name, before any run
+    budgets = [parse_budget(b) for b in budgets]
+
+    def row(res: ActivePrequentialResult) -> dict[str, Any]:
+        d = res.to_dict(curve=False)
+        d["learner"] = learner
+        for key in ("natural_form", "window", "instances_per_second"):
+            d.pop(key, None)
+        return d
+
+    full = row(active_prequential(make_learner(), dataset, None, limit=limit, progress=progress))
+    rows = [full]
+    for label_wise in modes:
+        for s in names:
+            for b in budgets:
+                lr = make_learner()
+                policy = LabelQueryPolicy(
+                    s,
+                    budget=b,
+                    label_wise=label_wise,
+                    window=window,
+                    thresholds=thresholds,
+                    decision_threshold=float(getattr(lr, "threshold", 0.5)),
+                    seed=seed,
+                )
+                rows.append(
+                    row(active_prequential(lr, dataset, policy, limit=limit, progress=progress))
+                )
+    f_full = full["micro_f1"]
+    for r in rows:
+        r["full_label_micro_f1"] = f_full
+        r["ratio_to_full"] = r["micro_f1"] / f_full if f_full > 0 else None
+    return rows

@@ -1,0 +1,482 @@
+"""iHOMER: online hierarchy of multi-label classifiers over a label space it partitions itself.
+
+The idea of Neves, Lourenço, Cano & Marreiros (ECAI 2025), as this project defines it
+(DESIGN §3):
+
+1. **Global structure.** An online divisive–agglomerative clustering of the *labels*
+   (:class:`~streamlearn.cluster.odac.JaccardODAC`: Jaccard dissimilarity, Hoeffding-bound split
+   and merge tests) keeps a partition of the label space.
+2. **Local learners.** One multi-label Hoeffding adaptive tree (the MLHAT kernels) per cluster,
+   over that cluster's labels only. All trees see every instance; they share one store of
+   recent rows (kNN and recency leaf models) and, within a chunk of rows, the similarities
+   computed between a row and the store.
+3. **Two-level drift.** Local: each tree's node-level detectors and alternate subtrees. Global:
+   an ADWIN on the whole model's per-instance Hamming error; a global drift re-examines the
+   partition (the clusterer's statistics restart, so the next tests see the new correlations).
+4. **Restructuring without an accuracy cliff.** After every check of the clusterer the trees
+   are reconciled with the partition: a cluster whose label set did not change keeps its tree;
+   a cluster inside an existing tree's label set (a split child) starts from that tree restricted
+   to its labels; any other new cluster (a merge, labels that moved) gets a fresh tree that learns
+   in the background while the trees that own its labels keep predicting them, and takes them
+   over once its own error on them is no worse (or after ``warm_max`` instances).
+5. **Prediction** is the union of the owning trees' decisions, with probabilities per label.
+
+Every restructure and drift is a :class:`~streamlearn.base.DriftEvent`.
+
+Strictness. Rows are processed in chunks that end at the clusterer's next check: within a
+chunk every tree predicts each row before learning it; the global detector and the clusterer
+then consume the chunk's rows in order, and structural changes take effect from the next row
+after the check (a global drift detected inside a chunk is acted upon at the chunk's end).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from streamlearn._kernels import mltree as K
+from streamlearn.base.arrays import Features, n_rows
+from streamlearn.base.events import DriftEvent
+from streamlearn.base.multilabel import MultiLabelClassifier
+from streamlearn.cluster.odac import JaccardODAC, random_partition
+from streamlearn.drift.adwin import ADWIN
+from streamlearn.multilabel import _treestate as TS
+from streamlearn.multilabel.mlhat import MLHAT, tree_params
+
+__all__ = ["IHOMER"]
+
+_CHUNK = 256
+
+
+class _ClusterTree:
+    """One local learner: a tree over a set of labels, and its bookkeeping."""
+
+    __slots__ = (
+        "tid",
+        "labels",
+        "state",
+        "warm",
+        "created_at",
+        "rows",
+        "err_new",
+        "err_old",
+        "correct",
+        "decisions",
+        "recent_acc",
+    )
+
+    def __init__(self, tid: int, labels: np.ndarray, state: K.Tree, warm: bool, created_at: int):
+        self.tid = tid
+        self.labels = labels
+        self.state = state
+        self.warm = warm
+        self.created_at = created_at
+        self.rows = 0  # rows seen since creation
+        self.err_new = 0.0  # label errors of this tree since creation (while warming)
+        self.err_old = 0.0  # label errors of the owners of its labels, same rows
+        self.correct = 0.0  # correct label decisions since creation
+        self.decisions = 0.0
+        self.recent_acc = float("nan")  # exponential moving average of label accuracy
+
+
+class IHOMER(MultiLabelClassifier):
+    """iHOMER: label clusters found online, one multi-label Hoeffding tree per cluster.
+
+    Parameters
+    ----------
+    tree
+        Template of the per-cluster trees: an :class:`~streamlearn.multilabel.mlhat.MLHAT`
+        whose parameters every cluster tree uses (its ``threshold`` is iHOMER's too).
+    clusterer
+        Template of the label clusterer (:class:`~streamlearn.cluster.odac.JaccardODAC`).
+    partition
+        ``"odac"`` (learned online), ``"random"`` (a fixed random partition into
+        ``n_random_clusters`` clusters) or ``"single"`` (one cluster: a single tree).
+    n_random_clusters
+        Number of clusters of the random partition.
+    restructure
+        With ``False``, only divisive splits of the clusterer are applied (no merges, no
+        re-grouping on global drift): the partition only gets finer.
+    global_drift
+        Watch the whole model's Hamming error with ADWIN and re-examine the partition on drift.
+    global_delta
+        ADWIN's significance for the global detector.
+    warm_min
+        A background tree may take over its labels after this many instances ...
+    warm_max
+        ... and takes them over after this many whatever its error.
+    seed
+        Seed of the trees (each tree gets its own stream from it) and of a random partition.
+
+    Examples
+    --------
+    >>> from streamlearn.multilabel.ihomer import IHOMER
+    >>> from streamlearn.stream import make_stream
+    >>> data = make_stream(3000, n_features=10, n_labels=8, n_groups=2, seed=3).dataset
+    >>> model = IHOMER().set_schema(data.schema)
+    >>> proba = model.predict_learn_many(data.X, data.Y)
+    >>> proba.shape
+    (3000, 8)
+    >>> len(model.describe()["clusters"]) >= 1
+    True
+
+    """
+
+    def __init__(
+        self,
+        tree: MLHAT | None = None,
+        clusterer: JaccardODAC | None = None,
+        partition: str = "odac",
+        n_random_clusters: int = 4,
+        restructure: bool = True,
+        global_drift: bool = True,
+        global_delta: float = 0.002,
+        warm_min: int = 200,
+        warm_max: int = 1000,
+        seed: int = 0,
+    ):
+        self.tree = tree if tree is not None else MLHAT()
+        self.clusterer = clusterer if clusterer is not None else JaccardODAC()
+        if partition not in ("odac", "random", "single"):
+            raise ValueError(f"partition must be 'odac', 'random' or 'single', not {partition!r}")
+        self.partition = partition
+        self.n_random_clusters = n_random_clusters
+        self.restructure = restructure
+        self.global_drift = global_drift
+        self.global_delta = global_delta
+        self.warm_min = warm_min
+        self.warm_max = warm_max
+        self.seed = seed
+        self.threshold = self.tree.threshold
+
+    @classmethod
+    def _unit_test_params(cls) -> Iterator[dict[str, Any]]:
+        yield {"tree": MLHAT(grace_period=20), "clusterer": JaccardODAC(n_min=30)}
+        yield {"partition": "random", "n_random_clusters": 2, "tree": MLHAT(grace_period=20)}
+
+    # ------------------------------------------------------------------ state
+    def _init_state(self) -> None:
+        s = self.schema
+        assert s is not None
+        self._params_ = tree_params(self.tree, dense=not s.sparse)
+        self._budget = self.tree.max_size_mb * 2**20
+        per_row = s.n_features if not s.sparse else 32
+        self._store = TS.new_store(self.tree.store_size, self.tree.store_size * per_row, s.n_labels)
+        self._clust = copy.deepcopy(self.clusterer)
+        self._clust.set_n_labels(s.n_labels)
+        self._trees: dict[int, _ClusterTree] = {}
+        self._owner = np.full(s.n_labels, -1, np.int64)
+        self._next_tid = 0
+        self._seen = 0  # rows learned
+        self._gdetector = ADWIN(delta=self.global_delta)
+        self._n_global_drifts = 0
+        self._n_restructures = 0
+        self._reconcile(self._target_partition(), index=0)
+
+    def _shape(self, n_labels: int) -> TS.TreeShape:
+        s = self.schema
+        assert s is not None
+        return TS.TreeShape(s.n_features, n_labels, self.tree.knn_window, labelset_capacity=64)
+
+    def _target_partition(self) -> list[np.ndarray]:
+        s = self.schema
+        assert s is not None
+        L = s.n_labels
+        if self.partition == "single" or L == 0:
+            return [np.arange(L, dtype=np.int64)] if L else []
+        if self.partition == "random":
+            k = max(1, min(self.n_random_clusters, L))
+            return [
+                np.sort(np.asarray(c, dtype=np.int64)) for c in random_partition(L, k, self.seed)
+            ]
+        parts = [np.asarray(c, dtype=np.int64) for c in self._clust.partition()]
+        placed = np.zeros(L, bool)
+        for c in parts:
+            placed[c] = True
+        # labels the clusterer has not placed yet are learned by a tree of their own
+        rest = np.flatnonzero(~placed)
+        return parts + ([rest] if rest.size else [])
+
+    def _new_tree_state(self, labels: np.ndarray) -> K.Tree:
+        seed = (self.seed * 1_000_003 + self._next_tid) & 0x7FFFFFFF
+        return TS.new_tree(
+            self._shape(len(labels)), labels, seed, adwin_delta=self.tree.adwin_delta
+        )
+
+    def _add_tree(self, labels: np.ndarray, state: K.Tree, warm: bool, index: int) -> _ClusterTree:
+        ct = _ClusterTree(self._next_tid, labels, state, warm, index)
+        self._trees[ct.tid] = ct
+        self._next_tid += 1
+        return ct
+
+    def _reconcile(self, partition: list[np.ndarray], index: int) -> None:
+        """Give every cluster of ``partition`` a tree (kept, restricted, or new in background)."""
+        by_labels = {tuple(ct.labels.tolist()): ct for ct in self._trees.values()}
+        keep: set[int] = set()
+        for labels in partition:
+            key = tuple(labels.tolist())
+            if key in by_labels:
+                keep.add(by_labels[key].tid)
+                continue
+            lab_set = set(key)
+            # smallest existing tree that covers these labels, warm ones first
+            parents = [ct for ct in self._trees.values() if lab_set.issubset(ct.labels.tolist())]
+            parents.sort(key=lambda ct: (not ct.warm, len(ct.labels)))
+            if parents:
+                src = parents[0]
+                pos = np.searchsorted(src.labels, labels)
+                state = TS.restrict_tree(src.state, pos, labels)
+                warm = src.warm and all(self._owner[lab] in (-1, src.tid) for lab in labels)
+                ct = self._add_tree(labels, state, warm or src.warm, index)
+                kind = "split"
+            else:
+                ct = self._add_tree(labels, self._new_tree_state(labels), False, index)
+                kind = "regroup"
+            keep.add(ct.tid)
+            if ct.warm:
+                self._owner[labels] = ct.tid
+            else:
+                orphan = labels[self._owner[labels] < 0]
+                self._owner[orphan] = ct.tid  # nobody predicts them yet
+            if index > 0:
+                self._n_restructures += 1
+                self._emit(
+                    DriftEvent(
+                        level="cluster",
+                        kind="restructure",
+                        scope=tuple(str(self.schema.labels[i]) for i in labels),  # type: ignore[union-attr]
+                        index=index,
+                        detector="iHOMER",
+                        detail={"tree": ct.tid, "start": kind, "warm": ct.warm},
+                    )
+                )
+        self._retire(keep)
+
+    def _retire(self, keep: set[int]) -> None:
+        owners = set(self._owner.tolist())
+        for tid in list(self._trees):
+            if tid not in keep and tid not in owners:
+                del self._trees[tid]
+
+    def _on_schema_grow(self, old_n_features: int, old_n_labels: int) -> None:
+        s = self.schema
+        assert s is not None
+        if s.n_features != old_n_features:
+            from streamlearn.multilabel.mlhat import _pad_tree
+
+            for ct in self._trees.values():
+                ct.state = _pad_tree(ct.state, s.n_features, len(ct.labels))._replace(
+                    label_map=ct.state.label_map
+                )
+            self._params_ = tree_params(self.tree, dense=not s.sparse)
+        if s.n_labels != old_n_labels:
+            st = self._store
+            pad = s.n_labels - st.y.shape[1]
+            self._store = st._replace(
+                y=np.pad(st.y, ((0, 0), (0, pad))), known=np.pad(st.known, ((0, 0), (0, pad)))
+            )
+            self._owner = np.concatenate([self._owner, np.full(pad, -1, np.int64)])
+            if self.partition == "odac":
+                for ev in self._clust.add_labels(s.n_labels - old_n_labels):
+                    self._emit(ev)
+            self._reconcile(self._target_partition(), index=self._seen)
+
+    # ------------------------------------------------------------------ rows
+    def _run(
+        self, X: Features, Y: np.ndarray | None, known: np.ndarray | None, *, learn: bool
+    ) -> np.ndarray:
+        s = self.schema
+        assert s is not None
+        n = n_rows(X)
+        L = s.n_labels
+        indptr, indices, data = TS.rows_as_csr(X)
+        out = np.zeros((n, L))
+        scratch = np.zeros((n, L))
+        if Y is None:
+            Y = np.zeros((n, L), np.uint8)
+        has_known = known is not None
+        Kmat = known.astype(np.uint8) if has_known else np.zeros((0, 0), np.uint8)
+        p = self._params_
+        knn = bool((int(p.models_mask) >> K.KNN) & 1)
+        a = 0
+        while a < n:
+            b = min(n, a + _CHUNK)
+            if learn and self.partition == "odac":
+                b = min(b, a + max(1, self._clust.next_check_in()))
+            rid0 = 0
+            if learn:
+                self._store = TS.ensure_store(self._store, int(indptr[b] - indptr[a]), b - a)
+                rid0 = K.store_append(self._store, indptr, indices, data, Y, Kmat, has_known, a, b)
+            cache, cache_col = _NO_CACHE, _NO_COLS
+            if knn and len(self._trees) > 1:
+                cache, cache_col = self._similarity_cache(rid0 if learn else -1, b - a)
+            # owners first (their predictions are the model's), then background trees
+            order = sorted(self._trees.values(), key=lambda ct: not ct.warm)
+            other = sum(TS.tree_nbytes(ct.state) for ct in self._trees.values())
+            for ct in order:
+                ct.state = TS.ensure_capacity(
+                    ct.state, self._shape(len(ct.labels)), self._budget, other_bytes=other
+                )
+                K.tree_run(
+                    ct.state, self._store, p, indptr, indices, data, Y, Kmat, has_known,
+                    rid0, a, b, scratch, True, learn, cache, cache_col,
+                )  # fmt: skip
+                owned = ct.labels[self._owner[ct.labels] == ct.tid]
+                out[a:b, owned] = scratch[a:b, owned]
+                if learn:
+                    self._score_tree(
+                        ct, scratch[a:b], out[a:b], Y[a:b], None if not has_known else Kmat[a:b]
+                    )
+            if learn:
+                self._after_chunk(out[a:b], Y[a:b], None if not has_known else known[a:b], a, b)
+            a = b
+        return out
+
+    def _similarity_cache(self, rid0: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """A (rows, candidates) NaN-filled cache and the column of each store slot in it.
+
+        The candidates are every row a leaf may compare with during the chunk: the rows in the
+        trees' recent-row rings and the chunk's own rows (learned as the chunk goes).
+        """
+        G = self._store.seq.shape[0]
+        ids = [ct.state.ring.ravel() for ct in self._trees.values()]
+        if rid0 >= 0:
+            ids.append(np.arange(rid0, rid0 + n, dtype=np.int64))
+        slots = np.unique(np.concatenate(ids) % G) if ids else np.zeros(0, np.int64)
+        slots = slots[slots >= 0]
+        cols = np.full(G, -1, np.int64)
+        cols[slots] = np.arange(len(slots))
+        return np.full((n, len(slots)), np.nan), cols
+
+    def _score_tree(
+        self, ct: _ClusterTree, pred: np.ndarray, owners: np.ndarray, Y: np.ndarray, Km: Any
+    ) -> None:
+        thr = self.threshold
+        lab = ct.labels
+        y = Y[:, lab].astype(bool)
+        mine = pred[:, lab] > thr
+        mask = np.ones_like(y) if Km is None else Km[:, lab].astype(bool)
+        ok = (mine == y) & mask
+        n_dec = float(mask.sum())
+        ct.correct += float(ok.sum())
+        ct.decisions += n_dec
+        if n_dec:
+            acc = float(ok.sum()) / n_dec
+            ct.recent_acc = acc if np.isnan(ct.recent_acc) else 0.9 * ct.recent_acc + 0.1 * acc
+        ct.rows += len(Y)
+        if not ct.warm:
+            theirs = owners[:, lab] > thr
+            ct.err_new += float(((mine != y) & mask).sum())
+            ct.err_old += float(((theirs != y) & mask).sum())
+
+    def _after_chunk(
+        self, out: np.ndarray, Y: np.ndarray, known: np.ndarray | None, a: int, b: int
+    ) -> None:
+        index0 = self._seen
+        self._seen += b - a
+        # background trees that are ready take over their labels
+        for ct in list(self._trees.values()):
+            if ct.warm:
+                continue
+            if ct.rows >= self.warm_max or (ct.rows >= self.warm_min and ct.err_new <= ct.err_old):
+                ct.warm = True
+                self._owner[ct.labels] = ct.tid
+                self._emit(
+                    DriftEvent(
+                        level="cluster",
+                        kind="takeover",
+                        scope=tuple(str(self.schema.labels[i]) for i in ct.labels),  # type: ignore[union-attr]
+                        index=self._seen,
+                        detector="iHOMER",
+                        statistic=ct.err_new - ct.err_old,
+                        detail={"tree": ct.tid, "rows": ct.rows},
+                    )
+                )
+        re_examine = False
+        if self.global_drift:
+            pred = out > self.threshold
+            wrong = pred != Y.astype(bool)
+            if known is None:
+                err = wrong.mean(axis=1) if Y.shape[1] else np.zeros(len(Y))
+            else:
+                k = known.sum(axis=1)
+                err = np.where(k > 0, (wrong & known).sum(axis=1) / np.maximum(k, 1), 0.0)
+            for i in self._gdetector.update_many(err.astype(np.float64)):
+                self._n_global_drifts += 1
+                re_examine = True
+                self._emit(
+                    DriftEvent(
+                        level="global",
+                        kind="drift",
+                        scope=(),
+                        index=index0 + int(i) + 1,
+                        detector="ADWIN",
+                        statistic=float(self._gdetector.estimation),
+                        detail={"error_now": float(err[i])},
+                    )
+                )
+        if self.partition != "odac":
+            self._retire({ct.tid for ct in self._trees.values()})
+            return
+        events = self._clust.update_many(Y, known, index=index0)
+        if re_examine and self.restructure and hasattr(self._clust, "reset_statistics"):
+            events += self._clust.reset_statistics(index=self._seen)
+        if not self.restructure:
+            events = [e for e in events if e.kind != "merge"]
+        for ev in events:
+            self._emit(ev)
+        if events:
+            self._reconcile(self._target_partition(), index=self._seen)
+        else:
+            self._retire({ct.tid for ct in self._trees.values()})
+
+    def _predict_proba_rows(self, X: Features) -> np.ndarray:
+        return self._run(X, None, None, learn=False)
+
+    def _learn_rows(self, X: Features, Y: np.ndarray, known: np.ndarray | None) -> None:
+        self._run(X, Y, known, learn=True)
+
+    def _predict_learn_rows(
+        self, X: Features, Y: np.ndarray, known: np.ndarray | None
+    ) -> np.ndarray:
+        return self._run(X, Y, known, learn=True)
+
+    # ------------------------------------------------------------------ introspection
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        if self.schema is None:
+            return out
+        names = [str(x) for x in self.schema.labels]
+        clusters = []
+        for ct in sorted(self._trees.values(), key=lambda c: c.tid):
+            owned = ct.labels[self._owner[ct.labels] == ct.tid]
+            clusters.append(
+                {
+                    "tree": ct.tid,
+                    "labels": [names[i] for i in ct.labels],
+                    "size": int(len(ct.labels)),
+                    "owns": [names[i] for i in owned],
+                    "warm": bool(ct.warm),
+                    "created_at": int(ct.created_at),
+                    "age": int(self._seen - ct.created_at),
+                    "accuracy": ct.correct / ct.decisions if ct.decisions else None,
+                    "recent_accuracy": None if np.isnan(ct.recent_acc) else float(ct.recent_acc),
+                    "tree_summary": TS.describe_tree(ct.state),
+                }
+            )
+        out.update(
+            {
+                "clusters": clusters,
+                "hierarchy": self._clust.hierarchy() if self.partition == "odac" else None,
+                "n_global_drifts": self._n_global_drifts,
+                "n_restructures": self._n_restructures,
+            }
+        )
+        return out
+
+
+_NO_CACHE = np.zeros((0, 0))
+_NO_COLS = np.zeros(0, np.int64)
