@@ -195,6 +195,7 @@ class ShardState:
     prequential: Prequential | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     drift_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    hook: Any = None  # the active-learning policy built from the settings (its state snapshots)
     offsets: dict[str, int] = field(default_factory=dict)  # input kind -> next offset
     created: float = field(default_factory=time.time)
 
@@ -225,7 +226,8 @@ class ShardProcessor:
     service
         Where published model versions go (the HTTP readers), or ``None``.
     hook
-        Active-learning policy (:class:`ActiveLearningHook`); ``None`` asks for nothing.
+        Active-learning policy (:class:`ActiveLearningHook`); ``None``: the one of
+        ``settings.active_learning`` (kept in the shard state, so it snapshots), or none.
     clock
         Wall clock for the pending store and publication cadence (injectable for tests).
     metric_classes
@@ -322,6 +324,11 @@ class ShardProcessor:
         return self.state.shard
 
     @property
+    def active_hook(self) -> Any:
+        """The active-learning policy: the one given, else the settings' (in the state)."""
+        return self.hook if self.hook is not None else self.state.hook
+
+    @property
     def learner(self) -> MultiLabelClassifier | None:
         return self.state.learner
 
@@ -348,6 +355,17 @@ class ShardProcessor:
             _, learner = make_service_learner(name, params, seed)
             learner.set_schema(st.schema)
             st.learner = learner
+            s = self.settings
+            if self.hook is None and st.hook is None and s.active_learning:
+                from streamlearn.active import LabelQueryPolicy
+
+                st.hook = LabelQueryPolicy(
+                    s.active_learning,
+                    budget=s.label_budget,
+                    decision_threshold=learner.threshold,
+                    seed=s.seed,
+                    **s.active_learning_params,
+                )
             st.prequential = Prequential.create(
                 st.schema.n_labels, self.settings.metric_windows, self.metric_classes
             )
@@ -545,7 +563,7 @@ class ShardProcessor:
                 self.metrics.predict_stream_seconds.observe(time.perf_counter() - t0)
         self._emit_predictions(group, P, st.counts["events_learned"], out, False)
         pending = st.pending
-        hook = self.hook
+        hook = self.active_hook
         for k, (rec, ev, xrow, _) in enumerate(group):
             prow = None if P is None else P[k]
             pending.put(ev.id, (xrow, prow, rec.offset))
@@ -554,7 +572,8 @@ class ShardProcessor:
 
     def _ask(self, rec: Any, ev: codecs.Event, prow: np.ndarray, out: list) -> None:
         st = self.state
-        mask = np.asarray(self.hook.decide(prow, st.counts["events_consumed"]), dtype=bool)
+        n_seen = st.learner.n_samples_seen if st.learner is not None else 0
+        mask = np.asarray(self.active_hook.decide(prow, n_seen), dtype=bool)
         if not mask.any():
             return
         asked = [str(st.schema.labels[j]) for j in np.flatnonzero(mask)]
@@ -709,8 +728,9 @@ class ShardProcessor:
             if st.prequential is not None:
                 for window, values in st.prequential.values().items():
                     m.set_prequential(window, values)
-            if self.hook is not None and hasattr(self.hook, "budget_used"):
-                m.label_budget_used.set(float(self.hook.budget_used))
+            hook = self.active_hook
+            if hook is not None and hasattr(hook, "budget_used"):
+                m.label_budget_used.set(float(hook.budget_used))
 
     def _expire(self, out: list[OutRecord]) -> None:
         st = self.state

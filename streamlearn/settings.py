@@ -86,6 +86,17 @@ class Settings(BaseSettings):
         "reject", description="a feature name not in the feature space: drop it, or DLQ"
     )
 
+    # --- active learning
+    active_learning: str | None = Field(
+        None,
+        description="strategy of the label-query policy for unlabelled events (random, fu, vu, "
+        "rvu, split...); None = ask nothing",
+    )
+    label_budget: float = Field(0.2, ge=0, le=1, description="share of labels that may be asked")
+    active_learning_params: dict[str, Any] = Field(
+        default_factory=dict, description="more LabelQueryPolicy parameters"
+    )
+
     # --- Kafka
     kafka_bootstrap: str | None = Field(None, description="None = embedded mode (no Kafka)")
     topic_prefix: str = "streamlearn."

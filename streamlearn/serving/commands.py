@@ -29,6 +29,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rate", type=float, help="embedded mode: events/s (0 = no limit)")
     p.add_argument("--label-delay", type=int, help="embedded mode: labels arrive N events later")
     p.add_argument("--learner", help="learner name, 'auto' or module:Class")
+    p.add_argument("--active-learning", metavar="STRATEGY", help="ask labels (random, vu, rvu...)")
+    p.add_argument("--label-budget", type=float, help="share of labels that may be asked")
     p.add_argument("--snapshot-dir", help="embedded mode: snapshot directory")
     p.add_argument("--topic-prefix", help="Kafka mode: prefix of the topic names")
     p.add_argument("--group-id", help="Kafka mode: consumer group")
@@ -59,6 +61,8 @@ _FLAGS = {
     "rate": "rate",
     "label_delay": "label_delay",
     "learner": "learner",
+    "active_learning": "active_learning",
+    "label_budget": "label_budget",
     "snapshot_dir": "snapshot_dir",
     "topic_prefix": "topic_prefix",
     "group_id": "group_id",
@@ -114,7 +118,6 @@ def _snapshot_show(args: argparse.Namespace) -> int:
     items: list[tuple[str, bytes]] = []
     if args.kafka:
         from consumers.snapshots import read_all_snapshots
-
         from streamlearn.settings import Settings
 
         kw = {"kafka_bootstrap": args.kafka}

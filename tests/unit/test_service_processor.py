@@ -438,3 +438,24 @@ def test_prequential_gauges_with_the_library_metrics() -> None:
         for name, v in want.items():
             got = sample(metrics, f"streamlearn_prequential_{name}", shard="0", window=window)
             assert got == pytest.approx(v), (window, name)
+
+
+def test_active_learning_policy_from_the_settings_snapshots_with_the_shard() -> None:
+    st = make_settings(active_learning="rvu", label_budget=0.5)
+    proc, metrics = make_proc(st)
+    s = Stream(11)
+    proc.process([s.event() for _ in range(20)])
+    out = proc.process([s.event(labelled=False) for _ in range(40)])
+    reqs = [json.loads(r.value) for r in by_kind(out, "label-requests")]
+    hook = proc.state.hook
+    assert hook is not None and reqs
+    assert sum(len(r["labels_asked"]) for r in reqs) == hook.labels_asked_
+    assert 0 < hook.budget_used <= 0.5 + 1e-9
+    assert sample(metrics, "streamlearn_label_budget_used", shard="0") == hook.budget_used
+    # the policy's state is in the snapshot: a restored shard asks exactly what it would have
+    blob = proc.snapshot()
+    more = [s.event(labelled=False) for _ in range(30)]
+    want = [r.value for r in by_kind(proc.process(more), "label-requests")]
+    restored = ShardProcessor.from_snapshot(blob, st, metric_classes=CLASSES)
+    got = [r.value for r in by_kind(restored.process(more), "label-requests")]
+    assert got == want
