@@ -23,6 +23,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def warm_learner() -> None:
+    """Compile the default learner's kernels once, here (numba caches them on disk), so the
+    service subprocesses below load them instead of compiling under a request timeout."""
+    if _learner_env():
+        return
+    import numpy as np
+
+    from consumers.processor import make_service_learner
+    from streamlearn.schema import Schema
+
+    if True:
+        _, m = make_service_learner("auto")
+        m.set_schema(Schema(features=[f"x{i}" for i in range(6)], labels=["a", "b", "c"]))
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(64, 6))
+        Y = (rng.random((64, 3)) < 0.5).astype(np.uint8)
+        m.predict_learn_many(X, Y)
+        m.learn_many(X, Y)
+        m.predict_proba_many(X)
+
+
 def _learner_env() -> dict[str, str]:
     """The default learner when this build has one of auto's; else the tests' tiny learner."""
     from consumers.processor import AUTO_LEARNERS
