@@ -35,15 +35,14 @@ def warm_learner() -> None:
     from consumers.processor import make_service_learner
     from streamlearn.schema import Schema
 
-    if True:
-        _, m = make_service_learner("auto")
-        m.set_schema(Schema(features=[f"x{i}" for i in range(6)], labels=["a", "b", "c"]))
-        rng = np.random.default_rng(0)
-        X = rng.normal(size=(64, 6))
-        Y = (rng.random((64, 3)) < 0.5).astype(np.uint8)
-        m.predict_learn_many(X, Y)
-        m.learn_many(X, Y)
-        m.predict_proba_many(X)
+    _, m = make_service_learner("auto")
+    m.set_schema(Schema(features=[f"x{i}" for i in range(6)], labels=["a", "b", "c"]))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 6))
+    Y = (rng.random((64, 3)) < 0.5).astype(np.uint8)
+    m.predict_learn_many(X, Y)
+    m.learn_many(X, Y)
+    m.predict_proba_many(X)
 
 
 def _learner_env() -> dict[str, str]:
