@@ -162,8 +162,13 @@ def _read(f: Any) -> Any:
 
 def child_main() -> int:
     """The output process: ``python -m consumers.output`` reading framed messages on stdin."""
+    import signal
     import sys
 
+    # the learning process decides when this one stops (EOF or "close"): a signal to the
+    # whole process group must not drop records it was handed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

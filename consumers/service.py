@@ -84,8 +84,7 @@ class LearnerProcess:
             [sys.executable, "-m", "consumers.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
-            start_new_session=True,  # a terminal's Ctrl-C reaches the parent only
+            env=env,  # same process group: a group kill ends it too; alone it stops at EOF
         )
         config = settings.model_dump(exclude={"api_token"})
         _write(self.proc.stdin, ("config", config))

@@ -139,5 +139,14 @@ def main() -> int:
     return 0 if error is None else 1
 
 
+def _exit(code: int) -> None:
+    """Leave without interpreter finalisation: the control thread may still block on stdin."""
+    import os
+
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover - the child process
-    raise SystemExit(main())
+    _exit(main())
