@@ -376,6 +376,9 @@ class _Listener(_Base):
         for p in parts:
             if p not in r.shards:
                 continue
+            if not r.shards[p].dirty():  # its last snapshot is current (and committed)
+                r._drop(p, keep=True)
+                continue
             offsets = r._snapshot(p)
             if offsets is not None:
                 try:  # still a member of the generation: the commit goes through

@@ -317,7 +317,9 @@ class ShardProcessor:
                 f"snapshot of shard {loaded.header.shard} holds a {type(state).__name__}, "
                 "not a streamlearn shard state"
             )
-        return cls(state, settings, **kwargs)
+        proc = cls(state, settings, **kwargs)
+        proc.last_snapshot_time = loaded.header.created  # its state is that snapshot's
+        return proc
 
     @property
     def shard(self) -> str:
@@ -835,6 +837,12 @@ class ShardProcessor:
                 m.snapshot_seconds.observe(seconds)
                 m.snapshot_bytes.set(size)
                 m.snapshot_age.set(0.0)
+
+    def dirty(self) -> bool:
+        """Records were processed since the last durable snapshot."""
+        st = self.state
+        seen = st.counts["events_consumed"] + st.counts["labels_consumed"]
+        return self.last_snapshot_time is None or seen != self.last_snapshot_events
 
     def snapshot_due(self, now: float | None = None) -> bool:
         st = self.state
