@@ -137,6 +137,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from river import base as river_base
 
 from streamlearn._kernels.odac import (
     CORRELATION,
@@ -197,7 +198,7 @@ def _csr_of_mask(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return indptr, cols.astype(np.int64, copy=False)
 
 
-class JaccardODAC:
+class JaccardODAC(river_base.Base):
     """Online divisive-agglomerative clustering of the labels (see the module docstring).
 
     Parameters

@@ -31,7 +31,6 @@ after the check (a global drift detected inside a chunk is acted upon at the chu
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -165,7 +164,7 @@ class IHOMER(MultiLabelClassifier):
         self._budget = self.tree.max_size_mb * 2**20
         per_row = s.n_features if not s.sparse else 32
         self._store = TS.new_store(self.tree.store_size, self.tree.store_size * per_row, s.n_labels)
-        self._clust = copy.deepcopy(self.clusterer)
+        self._clust = self.clusterer.clone()
         self._clust.set_n_labels(s.n_labels)
         self._trees: dict[int, _ClusterTree] = {}
         self._owner = np.full(s.n_labels, -1, np.int64)
