@@ -1,0 +1,194 @@
+"""Snapshots in Kafka: a compacted topic, one key per model shard.
+
+Shard p's snapshots are written to partition ``p % partitions`` of the snapshots topic, keyed by
+the shard key (group, events topic, partition), in chunks followed by a manifest, and
+acknowledged by the broker (``acks=all``) before :meth:`KafkaSnapshotStore.save` returns — only
+then does the runner commit the consumer offsets the snapshot covers. Restoring reads that one
+partition from its beginning to its end and keeps the latest complete snapshot of the key
+(compaction keeps the topic small).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+from streamlearn.settings import Settings
+
+__all__ = ["KafkaSnapshotStore", "read_all_snapshots", "shard_key"]
+
+log = logging.getLogger("streamlearn.snapshots")
+
+
+def shard_key(settings: Settings, partition: int) -> str:
+    """The snapshot key of the shard fed by ``partition`` of the events topic."""
+    return f"{settings.group_id}/{settings.topic('events')}/{partition}"
+
+
+class KafkaSnapshotStore:
+    """Save and load shard snapshots in the compacted snapshots topic.
+
+    A snapshot is written as chunks of at most ``settings.snapshot_chunk_bytes`` (keys
+    ``<shard key>#<snapshot id>#<i>``) followed by a small manifest under the shard key itself
+    (``{"id", "chunks", "bytes", "sha256"}``), all in the shard's partition, so a snapshot of any
+    size fits brokers' record and segment limits. The manifest is written last: a snapshot is
+    complete once its manifest is acknowledged. The chunks of the previous snapshot are then
+    deleted (tombstones), and compaction reclaims them.
+
+    Parameters
+    ----------
+    settings
+        Bootstrap address, topic prefix, group id, chunk size.
+    producer
+        A ``KafkaProducer`` (``acks=all``).
+    n_partitions
+        Partitions of the snapshots topic.
+    """
+
+    def __init__(self, settings: Settings, producer: Any, n_partitions: int) -> None:
+        self.settings = settings
+        self.topic = settings.topic("snapshots")
+        self.producer = producer
+        self.n_partitions = max(1, n_partitions)
+        self.chunk_bytes = settings.snapshot_chunk_bytes
+        self._reader: Any = None
+        self._previous: dict[int, tuple[str, int]] = {}  # partition -> (snapshot id, chunks)
+
+    def save(self, partition: int, data: bytes, timeout: float = 60.0) -> int:
+        """Write shard ``partition``'s snapshot and wait for the broker's acknowledgement."""
+        key = shard_key(self.settings, partition)
+        part = partition % self.n_partitions
+        sid = f"{time.time_ns():x}"
+        size = self.chunk_bytes
+        view = memoryview(data)
+        n = max(1, -(-len(data) // size))
+        send = self.producer.send
+        futures = [
+            send(
+                self.topic,
+                value=bytes(view[i * size : (i + 1) * size]),
+                key=f"{key}#{sid}#{i}".encode(),
+                partition=part,
+            )
+            for i in range(n)
+        ]
+        manifest = {
+            "id": sid,
+            "chunks": n,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        futures.append(
+            send(self.topic, value=json.dumps(manifest).encode(), key=key.encode(), partition=part)
+        )
+        for fut in futures:
+            fut.get(timeout=timeout)
+        prev = self._previous.get(partition)
+        if prev is not None and prev[0] != sid:
+            for i in range(prev[1]):  # the old chunks are garbage now: let compaction drop them
+                send(self.topic, value=None, key=f"{key}#{prev[0]}#{i}".encode(), partition=part)
+        self._previous[partition] = (sid, n)
+        return len(data)
+
+    def _consumer(self) -> Any:
+        if self._reader is None:
+            self._reader = _reader_consumer(self.settings, "streamlearn-snapshot-reader")
+        return self._reader
+
+    def load(self, partition: int, timeout: float = 60.0) -> bytes | None:
+        """The latest complete snapshot of shard ``partition`` (``None`` if it has none)."""
+        key = shard_key(self.settings, partition)
+        found = _read_partition(
+            self._consumer(), self.topic, partition % self.n_partitions, timeout, key
+        )
+        data = found.get(key)
+        if data is not None:
+            manifest = json.loads(found["__manifest__" + key])
+            self._previous[partition] = (manifest["id"], manifest["chunks"])
+        return data
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
+def _reader_consumer(settings: Settings, client_id: str) -> Any:
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 << 20,
+        fetch_max_bytes=64 << 20,
+        client_id=client_id,
+    )
+
+
+def _read_partition(
+    consumer: Any, topic: str, partition: int, timeout: float, only: str | None = None
+) -> dict[str, bytes]:
+    """Every complete snapshot in one partition (or the one of shard key ``only``), by key.
+
+    The result also maps ``"__manifest__" + key`` to each snapshot's manifest.
+    """
+    from kafka import TopicPartition
+
+    tp = TopicPartition(topic, partition)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    end = consumer.end_offsets([tp])[tp]
+    manifests: dict[str, bytes] = {}
+    chunks: dict[str, bytes] = {}
+    deadline = time.monotonic() + timeout
+    while consumer.position(tp) < end:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"reading {topic}[{partition}] took more than {timeout:g} s")
+        for recs in consumer.poll(timeout_ms=500).values():
+            for r in recs:
+                if r.key is None:
+                    continue
+                k = r.key.decode("utf-8", "replace")
+                base = k.split("#", 1)[0]
+                if only is not None and base != only:
+                    continue
+                target = chunks if "#" in k else manifests
+                if r.value is None:
+                    target.pop(k, None)  # tombstone
+                else:
+                    target[k] = r.value
+    out: dict[str, bytes] = {}
+    for key, raw in manifests.items():
+        try:
+            m = json.loads(raw)
+            parts = [chunks[f"{key}#{m['id']}#{i}"] for i in range(m["chunks"])]
+        except (ValueError, KeyError, TypeError):
+            log.warning("snapshot of %s in %s[%d] is incomplete; ignored", key, topic, partition)
+            continue
+        data = b"".join(parts)
+        if len(data) != m["bytes"] or hashlib.sha256(data).hexdigest() != m["sha256"]:
+            log.warning("snapshot of %s in %s[%d] is corrupted; ignored", key, topic, partition)
+            continue
+        out[key] = data
+        out["__manifest__" + key] = raw
+    return out
+
+
+def read_all_snapshots(settings: Settings, timeout: float = 60.0) -> dict[str, bytes]:
+    """Every shard's latest snapshot in the snapshots topic (for ``snapshot show --kafka``)."""
+    consumer = _reader_consumer(settings, "streamlearn-snapshot-show")
+    try:
+        topic = settings.topic("snapshots")
+        parts = consumer.partitions_for_topic(topic) or set()
+        out: dict[str, bytes] = {}
+        for p in sorted(parts):
+            for k, v in _read_partition(consumer, topic, p, timeout).items():
+                if not k.startswith("__manifest__"):
+                    out[k] = v
+        return out
+    finally:
+        consumer.close()

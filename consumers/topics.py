@@ -1,0 +1,82 @@
+"""The service's topics: names from the prefix, creation with the right configuration.
+
+``events`` and ``labels`` must have the same number of partitions (partition p of both feeds
+model shard p: produce an event and its late labels with the same key). The snapshots topic is
+compacted (only the latest snapshot per shard is kept) and has the same number of partitions as
+``events`` (shard p's snapshots go to its partition p).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from streamlearn.settings import TOPIC_KINDS, Settings
+
+__all__ = ["SNAPSHOT_MAX_BYTES", "ensure_topics", "partition_counts"]
+
+log = logging.getLogger("streamlearn.topics")
+
+#: Largest produce request of the snapshot writer (snapshots are chunked below the broker's
+#: default record size, so no topic needs a larger ``max.message.bytes``).
+SNAPSHOT_MAX_BYTES = 16 << 20
+
+_SNAPSHOT_CONFIG = {
+    "cleanup.policy": "compact",
+    "min.cleanable.dirty.ratio": "0.1",
+    "segment.ms": "600000",
+    "delete.retention.ms": "600000",
+}
+
+
+def partition_counts(admin: Any, topics: list[str]) -> dict[str, int]:
+    """Partitions of each existing topic among ``topics`` (absent ones are left out)."""
+    out = {}
+    for t in admin.describe_topics(topics):
+        if t.get("error_code", 0) == 0 and t.get("partitions"):
+            out[t["name"]] = len(t["partitions"])
+    return out
+
+
+def ensure_topics(settings: Settings, admin: Any, timeout: float = 30.0) -> dict[str, int]:
+    """Create the missing topics; check that events and labels are co-partitioned.
+
+    Returns the partition count of every topic. Raises ``ValueError`` when ``events`` and
+    ``labels`` exist with different partition counts.
+    """
+    from kafka.errors import TopicAlreadyExistsError
+
+    names = {kind: settings.topic(kind) for kind in TOPIC_KINDS}
+    existing = partition_counts(admin, list(names.values()))
+    n = existing.get(names["events"]) or existing.get(names["labels"]) or settings.partitions
+    wanted: dict[str, dict[str, Any]] = {}
+    for kind, name in names.items():
+        if name in existing:
+            continue
+        spec: dict[str, Any] = {"num_partitions": settings.partitions, "replication_factor": -1}
+        if kind in ("events", "labels", "snapshots"):
+            spec["num_partitions"] = n
+        if kind == "snapshots":
+            spec["configs"] = dict(_SNAPSHOT_CONFIG)
+        wanted[name] = spec
+    if wanted:
+        log.info("creating topics %s", ", ".join(sorted(wanted)))
+        for name, spec in wanted.items():
+            try:
+                admin.create_topics({name: spec}, wait_for_metadata=True)
+            except TopicAlreadyExistsError:  # created meanwhile by another replica
+                pass
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = partition_counts(admin, list(names.values()))
+        if len(counts) == len(names) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    ne, nl = counts.get(names["events"]), counts.get(names["labels"])
+    if ne is not None and nl is not None and ne != nl:
+        raise ValueError(
+            f"topics {names['events']} ({ne} partitions) and {names['labels']} ({nl}) must have "
+            "the same number of partitions: partition p of both feeds model shard p"
+        )
+    return counts

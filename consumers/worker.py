@@ -1,0 +1,152 @@
+"""The learning process of ``streamlearn serve``.
+
+``streamlearn serve`` runs HTTP (uvicorn) in the main process and learning in this child process
+(``python -m consumers.worker``), so requests never wait for the GIL held by learning, decoding or
+kafka-python. They talk over the child's stdin/stdout with length-prefixed pickles:
+
+parent -> worker
+    ``("config", settings dict)`` first; then ``("metrics", seq)`` (asks for the worker's
+    Prometheus text), ``("flush", seq)`` (outputs acknowledged by the broker, then answer),
+    ``("stop",)`` (final snapshot, then exit). EOF on stdin also stops the worker.
+worker -> parent
+    ``("publish", meta, n)`` followed by the model pickled with its n array buffers out of band
+    (a new immutable model version; the HTTP process reads the buffers without holding the GIL),
+    ``("drop", shard)``,
+    ``("status", restored, connected, detail)``, ``("progress", shard, counts)``,
+    ``("metrics", seq, text)``, ``("flushed", seq)``, ``("exit", error or None)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from consumers.output import _read, _write, _write_oob
+from streamlearn.serving.state import ModelVersion, ServiceState
+
+__all__ = ["WorkerState", "main"]
+
+log = logging.getLogger("streamlearn.worker")
+
+
+class _Channel:
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.lock = threading.Lock()
+
+    def send(self, msg: tuple) -> None:
+        with self.lock:
+            _write(self.out, msg)
+
+    def send_oob(self, tag: tuple, obj: Any) -> None:
+        with self.lock:
+            _write_oob(self.out, tag, obj)
+
+
+class WorkerState(ServiceState):
+    """The learning process's view of the service state: every change goes to the parent."""
+
+    def __init__(self, channel: _Channel, mode: str, learner: str) -> None:
+        self._channel = channel
+        self._status = (False, False, "starting")
+        super().__init__(mode=mode, learner=learner)
+
+    def _status_changed(self) -> None:
+        status = (
+            getattr(self, "_restored", False),
+            getattr(self, "_connected", False),
+            getattr(self, "_detail", ""),
+        )
+        if status != self._status and hasattr(self, "_channel"):
+            self._status = status
+            self._channel.send(("status", *status))
+
+    restored = property(
+        lambda self: getattr(self, "_restored", False),
+        lambda self, v: (setattr(self, "_restored", v), self._status_changed())[0],
+    )
+    connected = property(
+        lambda self: getattr(self, "_connected", False),
+        lambda self, v: (setattr(self, "_connected", v), self._status_changed())[0],
+    )
+    detail = property(
+        lambda self: getattr(self, "_detail", ""),
+        lambda self, v: (setattr(self, "_detail", v), self._status_changed())[0],
+    )
+
+    def publish_model(self, meta: dict[str, Any], learner: Any) -> ModelVersion:
+        # the arrays go straight from the live learner to the pipe: the HTTP process's copy
+        self._channel.send_oob(("publish", meta), learner)
+        return ModelVersion(model=None, **meta)
+
+    def drop(self, shard: str) -> None:
+        self._channel.send(("drop", shard))
+
+    def note_progress(self, shard: str, counts: dict[str, int]) -> None:
+        self._channel.send(("progress", shard, dict(counts)))
+
+
+def main() -> int:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from consumers.processor import resolve_learner_name
+    from consumers.service import build_runner, configure_logging
+    from streamlearn.observability.metrics import ServiceMetrics
+    from streamlearn.settings import Settings
+
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write on the channel
+    channel = _Channel(out)
+    _, config = _read(inp)
+    settings = Settings(**config)
+    configure_logging(settings.log_level)
+    mode = "kafka" if settings.kafka_bootstrap else "embedded"
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry, part="stream")
+    state = WorkerState(channel, mode, resolve_learner_name(settings.learner))
+    runner = build_runner(settings, state, metrics)
+
+    def control() -> None:
+        try:
+            while True:
+                msg = _read(inp)
+                if msg[0] == "stop":
+                    break
+                if msg[0] == "metrics":
+                    channel.send(("metrics", msg[1], generate_latest(registry)))
+                elif msg[0] == "flush":
+                    runner.request_flush(lambda seq=msg[1]: channel.send(("flushed", seq)))
+        except EOFError:  # the parent is gone: stop cleanly all the same
+            pass
+        runner.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the parent decides; a direct signal stops too
+        signal.signal(sig, lambda *_: runner.stop())
+    threading.Thread(target=control, name="streamlearn-control", daemon=True).start()
+    error = None
+    try:
+        runner.run()
+    except BaseException as exc:  # reported to the parent, which stops the service
+        error = f"{type(exc).__name__}: {exc}"
+    try:
+        channel.send(("metrics", -1, generate_latest(registry)))
+        channel.send(("exit", error))
+    except (BrokenPipeError, OSError):
+        pass
+    return 0 if error is None else 1
+
+
+def _exit(code: int) -> None:
+    """Leave without interpreter finalisation: the control thread may still block on stdin."""
+    import os
+
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover - the child process
+    _exit(main())

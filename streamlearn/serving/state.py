@@ -1,0 +1,126 @@
+"""What the learning loop shares with the HTTP readers: immutable model versions and status.
+
+The learning thread owns the live models. Every few events (or milliseconds) it *publishes* a
+private copy of a shard's model as a :class:`ModelVersion`; readers only ever see published
+versions. Publishing swaps one dict reference, so a reader never takes a lock that learning
+holds and never sees a model half-way through an update.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["ModelVersion", "ServiceState"]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One published, never-mutated copy of a shard's model.
+
+    ``version`` is the number of instances the model had learned when it was copied (so it is
+    comparable with the ``model_version`` of prediction records).
+    """
+
+    shard: str
+    version: int
+    learner: str
+    model: Any  # a MultiLabelClassifier copy, or None before the first labelled event
+    labels: tuple[str, ...]
+    features: tuple[str, ...]
+    sparse: bool
+    description: dict[str, Any]
+    offsets: dict[str, int]
+    instances_seen: int
+    published_at: float = field(default_factory=time.time)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @classmethod
+    def copy_of(cls, meta: dict[str, Any], learner: Any) -> ModelVersion:
+        """A version holding a private copy of ``learner`` (a pickle round trip)."""
+        model = None if learner is None else pickle.loads(pickle.dumps(learner, protocol=5))
+        return cls(model=model, **meta)
+
+
+class ServiceState:
+    """Shared status of a running service (one per process).
+
+    Attributes set by the runner: ``mode`` (``embedded`` or ``kafka``), ``restored`` (every
+    assigned shard has been restored or started fresh), ``connected`` (the source is reachable),
+    ``detail`` (why not ready, for humans).
+    """
+
+    def __init__(self, mode: str = "embedded", learner: str = "") -> None:
+        self.mode = mode
+        self.learner = learner
+        self.started = time.time()
+        self.restored = False
+        self.connected = False
+        self.detail = "starting"
+        self.stopping = threading.Event()
+        self._models: Mapping[str, ModelVersion] = MappingProxyType({})
+        self._write = threading.Lock()  # serialises writers only; readers never take it
+
+    # -- readers (lock-free)
+    @property
+    def models(self) -> Mapping[str, ModelVersion]:
+        return self._models
+
+    def model(self, shard: str | None = None) -> ModelVersion | None:
+        """The published version of ``shard``, or of the most trained shard when ``None``."""
+        models = self._models
+        if shard is not None:
+            return models.get(shard)
+        if not models:
+            return None
+        return max(models.values(), key=lambda m: (m.version, m.instances_seen))
+
+    def ready(self) -> tuple[bool, str]:
+        if self.stopping.is_set():
+            return False, "shutting down"
+        if not self.restored:
+            return False, self.detail or "restoring models"
+        if not self.connected:
+            return False, self.detail or "source not connected"
+        return True, "ready"
+
+    def status(self) -> dict[str, Any]:
+        ok, why = self.ready()
+        return {
+            "ready": ok,
+            "detail": why,
+            "mode": self.mode,
+            "learner": self.learner,
+            "shards": sorted(self._models),
+            "uptime_seconds": round(time.time() - self.started, 3),
+        }
+
+    # -- writers (the learning thread)
+    def publish_model(self, meta: dict[str, Any], learner: Any) -> ModelVersion:
+        """Publish a copy of the live ``learner`` (see ``ShardProcessor.publish``)."""
+        mv = ModelVersion.copy_of(meta, learner)
+        self.publish(mv)
+        return mv
+
+    def note_progress(self, shard: str, counts: dict[str, int]) -> None:
+        """Called after every processed batch (a hook for the learning process; no-op here)."""
+
+    def publish(self, version: ModelVersion) -> None:
+        with self._write:
+            new = dict(self._models)
+            new[version.shard] = version
+            self._models = MappingProxyType(new)
+
+    def drop(self, shard: str) -> None:
+        with self._write:
+            new = dict(self._models)
+            new.pop(shard, None)
+            self._models = MappingProxyType(new)

@@ -1,0 +1,169 @@
+"""The one settings object of the service (pydantic-settings, environment prefix ``STREAMLEARN_``).
+
+Every knob of ``streamlearn serve``, the Kafka runner, the embedded runner and the HTTP API lives
+here, with its default. Values come from (highest priority first) explicit keyword arguments
+(the CLI passes its flags this way), ``STREAMLEARN_*`` environment variables, then the defaults.
+The object is frozen: a running service never changes its settings.
+
+Examples
+--------
+>>> s = Settings(port=9000, learner="br-nb")
+>>> s.port, s.learner, s.host
+(9000, 'br-nb', '127.0.0.1')
+>>> s.topic("events")
+'streamlearn.events'
+>>> Settings(snapshot_interval_events=0)
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings
+snapshot_interval_events
+  Input should be greater than or equal to 1 [type=greater_than_equal, input_value=0, input_type=int]
+...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["TOPIC_KINDS", "Settings"]
+
+#: The topics of the service; each is named ``topic_prefix + kind``.
+TOPIC_KINDS: tuple[str, ...] = (
+    "events",
+    "labels",
+    "predictions",
+    "label-requests",
+    "dlq",
+    "snapshots",
+    "drift",
+)
+
+
+class Settings(BaseSettings):
+    """Settings of the service. See docs/service.md for the table of every field."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMLEARN_", frozen=True, extra="forbid", validate_default=True
+    )
+
+    # --- HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_request_bytes: int = Field(1 << 20, ge=1024, description="largest HTTP body accepted")
+    predict_batch_limit: int = Field(1000, ge=1, description="most instances per /v1/predict")
+    api_token: SecretStr | None = Field(
+        None, description="when set, every /v1/* route needs 'Authorization: Bearer <token>'"
+    )
+
+    # --- learner
+    learner: str = Field(
+        "auto",
+        description="registry name (ihomer, mlhat, br-nb...), 'auto' = first available of "
+        "ihomer, mlhat, br-nb, or 'module:Class' of a MultiLabelClassifier",
+    )
+    learner_params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    labels: list[str] | None = Field(
+        None, description="the label space up front (else it is learned from the events)"
+    )
+    features: list[str] | None = Field(
+        None, description="feature names in column order (else taken from the first event)"
+    )
+    n_features: int | None = Field(
+        None, ge=1, description="number of features when they have no names (x0, x1, ...)"
+    )
+    sparse: bool | None = Field(
+        None, description="sparse model input (CSR); None = sparse iff the first event is"
+    )
+    unknown_labels: Literal["ignore", "grow", "reject"] = Field(
+        "grow", description="a label not in the label space: drop it, grow the space, or DLQ"
+    )
+    unknown_features: Literal["ignore", "reject"] = Field(
+        "reject", description="a feature name not in the feature space: drop it, or DLQ"
+    )
+
+    # --- active learning
+    active_learning: str | None = Field(
+        None,
+        description="strategy of the label-query policy for unlabelled events (random, fu, vu, "
+        "rvu, split...); None = ask nothing",
+    )
+    label_budget: float = Field(0.2, ge=0, le=1, description="share of labels that may be asked")
+    active_learning_params: dict[str, Any] = Field(
+        default_factory=dict, description="more LabelQueryPolicy parameters"
+    )
+
+    # --- Kafka
+    kafka_bootstrap: str | None = Field(None, description="None = embedded mode (no Kafka)")
+    topic_prefix: str = "streamlearn."
+    group_id: str = "streamlearn"
+    partitions: int = Field(1, ge=1, description="partitions of topics the service creates")
+    poll_max_records: int = Field(2000, ge=1)
+    poll_timeout_ms: int = Field(100, ge=0)
+    max_event_bytes: int = Field(1 << 20, ge=64, description="larger events go to the DLQ")
+    producer_linger_ms: int = Field(5, ge=0)
+    output_process: bool = Field(
+        True, description="produce output records from a child process (frees the learner's core)"
+    )
+
+    # --- snapshots
+    snapshot_dir: Path = Path("var/snapshots")
+    snapshot_interval_events: int = Field(50_000, ge=1)
+    snapshot_interval_seconds: float = Field(60.0, gt=0)
+    snapshot_chunk_bytes: int = Field(
+        900_000, ge=1024, description="Kafka mode: snapshots are written in records of this size"
+    )
+
+    # --- late labels
+    pending_ttl_seconds: float = Field(3600.0, gt=0)
+    pending_max_size: int = Field(100_000, ge=1)
+    orphan_ttl_seconds: float = Field(
+        60.0, gt=0, description="a label record waits this long for its event to be consumed"
+    )
+
+    # --- model publication for the HTTP API
+    publish_every_events: int = Field(
+        2000, ge=1, description="publish a model copy for HTTP readers every N learned events"
+    )
+    publish_interval_ms: float = Field(
+        1000.0, gt=0, description="... or when this much time went by (and it changed)"
+    )
+
+    # --- prequential metrics
+    metric_windows: list[int] = Field(default_factory=lambda: [1000])
+
+    # --- embedded replay (no Kafka)
+    data: Path | None = Field(None, description="ARFF file to replay (None = synthetic stream)")
+    rate: float = Field(200.0, ge=0, description="events/s of the embedded replay; 0 = no limit")
+    loop: bool = Field(True, description="restart the ARFF file at its end")
+    synth_features: int = Field(20, ge=1)
+    synth_labels: int = Field(8, ge=1)
+    synth_groups: int = Field(3, ge=1)
+    synth_drift_every: int | None = Field(20_000, ge=1)
+    label_delay: int = Field(
+        0, ge=0, description="embedded: send labels this many events later (0 = with the event)"
+    )
+
+    # --- misc
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("metric_windows")
+    @classmethod
+    def _windows(cls, v: list[int]) -> list[int]:
+        if any(w < 1 for w in v):
+            raise ValueError("every metric window must be >= 1")
+        return sorted(set(v))
+
+    def topic(self, kind: str) -> str:
+        """Full name of one of the service's topics (``kind`` in :data:`TOPIC_KINDS`)."""
+        if kind not in TOPIC_KINDS:
+            raise ValueError(f"unknown topic kind {kind!r}; one of {', '.join(TOPIC_KINDS)}")
+        return f"{self.topic_prefix}{kind}"
+
+    @property
+    def token(self) -> str | None:
+        return None if self.api_token is None else self.api_token.get_secret_value()

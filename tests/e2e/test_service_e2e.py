@@ -1,0 +1,292 @@
+"""The whole service as users run it: ``streamlearn serve`` in a subprocess, queried over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = "tests.support.learners:CentroidLearner"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_learner() -> None:
+    """Compile the default learner's kernels once, here (numba caches them on disk), so the
+    service subprocesses below load them instead of compiling under a request timeout."""
+    if _learner_env():
+        return
+    import numpy as np
+
+    from consumers.processor import make_service_learner
+    from streamlearn.schema import Schema
+
+    _, m = make_service_learner("auto")
+    m.set_schema(Schema(features=[f"x{i}" for i in range(6)], labels=["a", "b", "c"]))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 6))
+    Y = (rng.random((64, 3)) < 0.5).astype(np.uint8)
+    m.predict_learn_many(X, Y)
+    m.learn_many(X, Y)
+    m.predict_proba_many(X)
+
+
+def _learner_env() -> dict[str, str]:
+    """The default learner when this build has one of auto's; else the tests' tiny learner."""
+    from consumers.processor import AUTO_LEARNERS
+    from streamlearn.multilabel import available_learners
+
+    if set(AUTO_LEARNERS) & set(available_learners()):
+        return {}
+    return {"STREAMLEARN_LEARNER": TINY}
+
+
+class Served:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        self.log = log
+        full_env = {**os.environ, **_learner_env(), **env, "PYTHONUNBUFFERED": "1"}
+        self.out = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlearn", "serve", "--port", str(self.port), *args],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"serve exited early:\n{self.log.read_text()}"
+            try:
+                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"not ready after {timeout}s:\n{self.log.read_text()}")
+
+    def terminate(self, timeout: float = 300.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.out.close()
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def _check_exposition(text: str) -> None:
+    """Valid Prometheus text: parses, and no family appears twice (two registries are merged)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    names = [f.name for f in text_string_to_metric_families(text)]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    helps = [line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")]
+    assert len(helps) == len(set(helps))
+
+
+def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
+    env = {"STREAMLEARN_SNAPSHOT_DIR": str(tmp_path / "snaps"), "STREAMLEARN_RATE": "500"}
+    log = tmp_path / "serve.log"
+    svc = Served([], env, log)
+    try:
+        svc.wait_ready()
+        assert httpx.get(svc.url + "/health").json()["status"] == "ok"
+        deadline = time.monotonic() + 300  # a cold numba cache compiles the learner first
+        while httpx.get(svc.url + "/v1/model").json()["model_version"] < 50:
+            assert time.monotonic() < deadline, "no learning"
+            time.sleep(0.1)
+        model = httpx.get(svc.url + "/v1/model").json()
+        assert model["n_features"] == 20 and len(model["labels"]) == 8
+        x = [0.5] * model["n_features"]
+        r = httpx.post(svc.url + "/v1/predict", json={"x": x})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body["proba"]) == set(model["labels"]) and body["model_version"] >= 50
+        r = httpx.post(svc.url + "/v1/predict", json={"instances": [x, x]})
+        assert len(r.json()["predictions"]) == 2
+        assert httpx.post(svc.url + "/v1/predict", json={"x": [1.0]}).status_code == 422
+        assert "/v1/predict" in httpx.get(svc.url + "/openapi.json").json()["paths"]
+        metrics = httpx.get(svc.url + "/metrics").text
+        _check_exposition(metrics)
+        learned = _metric(metrics, "streamlearn_events_learned_total")
+        assert learned >= 50
+        assert _metric(metrics, "streamlearn_ready") == 1.0
+    finally:
+        code = svc.terminate()
+    assert code == 0, log.read_text()
+    assert "final snapshot" in log.read_text()
+    snaps = list((tmp_path / "snaps").glob("*.snap"))
+    assert len(snaps) == 1
+    # `snapshot show` reads it
+    show = subprocess.run(
+        [sys.executable, "-m", "streamlearn", "snapshot", "show", str(snaps[0])],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert show.returncode == 0, show.stderr
+    header = json.loads(show.stdout)
+    saved = header["offsets"]["events"]
+    assert saved >= learned and header["format_version"] == 1
+    # a restart resumes from the snapshot: the counter continues, nothing learned twice
+    svc2 = Served([], env, log)
+    try:
+        svc2.wait_ready()
+        m = httpx.get(svc2.url + "/metrics").text
+        assert _metric(m, "streamlearn_events_learned_total") >= saved
+        assert 'streamlearn_snapshot_restores_total{outcome="restored",shard="0"} 1.0' in m
+    finally:
+        assert svc2.terminate() == 0
+    assert "restored shard 0" in log.read_text()
+
+
+def test_serve_replays_an_arff_file(tmp_path: Path, datasets_dir: Path) -> None:
+    data = datasets_dir / "flags.arff.gz"
+    env = {"STREAMLEARN_SNAPSHOT_DIR": str(tmp_path / "snaps")}
+    svc = Served(["--data", str(data), "--rate", "0"], env, tmp_path / "serve.log")
+    try:
+        svc.wait_ready()
+        deadline = time.monotonic() + 300  # a cold numba cache compiles the learner first
+        while (model := httpx.get(svc.url + "/v1/model").json())["model_version"] < 100:
+            assert time.monotonic() < deadline, "no learning"
+            time.sleep(0.1)
+        assert model["n_labels"] == 7 and model["n_features"] == 19
+        assert model["labels"][0] == "red"
+        x = dict.fromkeys(model["features"][:3], 1.0)
+        r = httpx.post(svc.url + "/v1/predict", json={"x": x})
+        assert r.status_code == 200 and set(r.json()["proba"]) == set(model["labels"])
+    finally:
+        assert svc.terminate() == 0
+
+
+def _kafka_prefix() -> str:
+    import uuid
+
+    return f"sle2e.{uuid.uuid4().hex[:8]}."
+
+
+def test_serve_kafka_with_replay(tmp_path: Path, kafka_bootstrap: str, datasets_dir: Path) -> None:
+    """`streamlearn replay` feeds an ARFF file (labels delayed) into the topics that
+    `streamlearn serve --kafka` consumes; predictions come out and the model is queryable."""
+    from tests.support.service import delete_prefixed_topics, read_topic
+
+    prefix = _kafka_prefix()
+    env = {"STREAMLEARN_TOPIC_PREFIX": prefix, "STREAMLEARN_GROUP_ID": prefix + "g"}
+    svc = Served(["--kafka", kafka_bootstrap], env, tmp_path / "serve.log")
+    try:
+        svc.wait_ready()
+        replay = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streamlearn",
+                "replay",
+                str(datasets_dir / "flags.arff.gz"),
+                "--kafka",
+                kafka_bootstrap,
+                "--labels",
+                "delayed",
+                "--label-delay",
+                "20",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert replay.returncode == 0, replay.stderr
+        assert "replayed 194 events" in replay.stderr
+        deadline = time.monotonic() + 300  # a cold numba cache compiles the learner first
+        while (m := httpx.get(svc.url + "/v1/model").json())["model_version"] < 194:
+            assert time.monotonic() < deadline, f"learned only {m['model_version']}"
+            time.sleep(0.2)
+        assert m["n_labels"] == 7 and m["n_features"] == 19
+        r = httpx.post(svc.url + "/v1/predict", json={"x": [0.0] * 19})
+        assert r.status_code == 200 and len(r.json()["proba"]) == 7
+        preds = read_topic(kafka_bootstrap, prefix + "predictions", 194)
+        assert len({json.loads(p.value)["id"] for p in preds}) == 194
+        metrics = httpx.get(svc.url + "/metrics").text
+        assert _metric(metrics, "streamlearn_labels_joined_total") == 194
+        assert "streamlearn_consumer_lag" in metrics
+    finally:
+        code = svc.terminate()
+    try:
+        assert code == 0, (tmp_path / "serve.log").read_text()
+        show = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streamlearn",
+                "snapshot",
+                "show",
+                "--kafka",
+                kafka_bootstrap,
+                "--topic-prefix",
+                prefix,
+                "--load",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert show.returncode == 0, show.stderr
+        header = json.loads(show.stdout)
+        assert header["source"] == f"{prefix}g/{prefix}events/0"
+        assert header["offsets"] == {"events": 194, "labels": 194}
+        assert header["counts"]["events_learned"] == 194
+    finally:
+        delete_prefixed_topics(kafka_bootstrap, prefix)
+
+
+def test_ready_follows_a_broker_outage(tmp_path: Path, kafka_broker_control) -> None:
+    from tests.support.service import delete_prefixed_topics
+
+    bootstrap = kafka_broker_control.bootstrap
+    prefix = _kafka_prefix()
+    env = {"STREAMLEARN_TOPIC_PREFIX": prefix, "STREAMLEARN_GROUP_ID": prefix + "g"}
+    svc = Served(["--kafka", bootstrap], env, tmp_path / "serve.log")
+    try:
+        svc.wait_ready()
+        kafka_broker_control.stop()
+        deadline = time.monotonic() + 90
+        while httpx.get(svc.url + "/ready").status_code != 503:
+            assert time.monotonic() < deadline, "still ready without a broker"
+            time.sleep(0.5)
+        assert httpx.get(svc.url + "/health").status_code == 200  # alive all the same
+        kafka_broker_control.start()
+        svc.wait_ready(timeout=120)
+    finally:
+        code = svc.terminate()
+        try:
+            delete_prefixed_topics(kafka_broker_control.bootstrap, prefix)
+        except Exception:
+            pass
+    assert code == 0
