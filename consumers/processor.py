@@ -380,12 +380,7 @@ class ShardProcessor:
         new = st.schema.copy()
         new.add_labels(names)
         if st.learner is not None:
-            before = st.learner.schema.copy()
-            try:
-                st.learner.set_schema(new)  # may raise InputError: cannot grow
-            except InputError:
-                st.learner.schema = before  # the refusal happens after the names were added
-                raise
+            st.learner.set_schema(new)  # may raise InputError: cannot grow (schema unchanged)
             if st.prequential is not None:
                 st.prequential.grow(new.n_labels)
         st.schema = new

@@ -112,10 +112,15 @@ class MultiLabelClassifier(river_base.MultiLabelClassifier):
     def _grow(self, features: Iterable[Hashable], labels: Iterable[Hashable]) -> None:
         assert self.schema is not None
         nf, nl = self.schema.n_features, self.schema.n_labels
+        before = self.schema.copy()
         self.schema.add_features(features)
         self.schema.add_labels(labels)
         if (self.schema.n_features, self.schema.n_labels) != (nf, nl):
-            self._on_schema_grow(nf, nl)
+            try:
+                self._on_schema_grow(nf, nl)
+            except Exception:
+                self.schema = before  # a learner that refuses to grow keeps its spaces
+                raise
 
     def _require_schema(self) -> Schema:
         if self.schema is None:

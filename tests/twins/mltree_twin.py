@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from tests.twins.mathx_twin import twin_binary_entropy, twin_normal_cdf, twin_normal_logpdf
 
-N_MODELS = 5
-MC, REC, KNN, NB, LR = 0, 1, 2, 3, 4
+N_MODELS = 6
+MC, REC, KNN, NB, LR, KNN_LS = 0, 1, 2, 3, 4, 5
 
 Row = tuple[list[int], list[float]]
 
@@ -468,6 +468,19 @@ def twin_knn_vote(
     return out
 
 
+def twin_knn_labelset_vote(
+    candidates: list[tuple[int, float]], store: TwinStore, cols: list[int], k: int
+) -> list[float]:
+    """The label set (over ``cols``; unknown = absent) most frequent among the ``k`` most
+    similar candidates; on a tie, the one of the most similar candidate."""
+    sets = [
+        tuple(store.rows[rid][2][col] if store.rows[rid][3][col] else 0 for col in cols)
+        for rid, _ in candidates[:k]
+    ]
+    best = max(range(len(sets)), key=lambda i: (sets.count(sets[i]), -i))
+    return [float(b) for b in sets[best]]
+
+
 def _weighted_mean_var(obs: list[tuple[float, float]]) -> tuple[float, float, float]:
     a = sum(w for w, _ in obs)
     if a <= 0.0:
@@ -706,12 +719,14 @@ def twin_leaf_predict(
             for c, col in enumerate(cols):
                 vals = [store.rows[rid][2][col] for rid in readable if store.rows[rid][3][col]]
                 pm[REC][c] = float(vals[0]) if vals else view.prior[c]
-    if (mask >> KNN) & 1:
+    if (mask >> KNN) & 1 or (mask >> KNN_LS) & 1:
         k = max(int(p.knn_k), 1)
         nb = twin_knn(query, view.ring_newest_first(), store, 4 * k, dense, scaling)
         if nb:
             pm[KNN] = twin_knn_vote(nb, store, cols, view.prior, int(p.knn_k))
-            valid[KNN] = True
+            pm[KNN_LS] = twin_knn_labelset_vote(nb, store, cols, int(p.knn_k))
+            valid[KNN] = bool((mask >> KNN) & 1)
+            valid[KNN_LS] = bool((mask >> KNN_LS) & 1)
     if (mask >> NB) & 1 and view.has_oslot and sum(w for w in leaf.weights if w > 0.0) > 0.0:
         fn = twin_nb_gaussian if dense else twin_nb_multinomial
         pm[NB] = fn(leaf, query, p.nb_alpha)[1]

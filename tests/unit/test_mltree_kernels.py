@@ -762,7 +762,15 @@ def test_predict_nb_matches_twin(dense: bool, p_known: float | None, bagging: bo
     assert compared > 40 * SCALE
 
 
-_MASKS = {"all": 31, "mc+knn": 1 | 4, "nb+lr": 8 | 16, "rec": 2, "lr": 16, "knn+nb+lr": 28}
+_MASKS = {
+    "all": 63,
+    "mc+knn": 1 | 4,
+    "nb+lr": 8 | 16,
+    "rec": 2,
+    "lr": 16,
+    "knn+nb+lr": 28,
+    "knn_ls": 32,
+}
 
 
 @pytest.mark.parametrize(
@@ -777,6 +785,7 @@ _MASKS = {"all": 31, "mc+knn": 1 | 4, "nb+lr": 8 | 16, "rec": 2, "lr": 16, "knn+
         (True, 0.7, "nb+lr", 1e-3, False),
         (False, None, "rec", 1e-3, False),
         (True, None, "lr", 1e-3, True),
+        (False, 0.7, "knn_ls", 1e-3, False),
     ],
 )
 def test_leaf_mixture_and_learning_step_match_twin(

@@ -154,7 +154,7 @@ def test_feature_growth_on_sparse_data_equals_the_full_schema_from_the_start() -
     model that knew them from the start (the multinomial NB's smoothing uses the number of
     features, so it is left out), bit for bit, splits included."""
     rng = np.random.default_rng(41)
-    d0, d, L, n1 = 6, 9, 3, 700  # axis lengths that no other axis has
+    d0, d, L, n1 = 7, 9, 3, 700  # axis lengths that no other axis has (N_MODELS is 6)
     data = random_data(rng, 1500, d, L, dense=False, kinds=(2, 3, 5))
     # the first n1 rows use only the first d0 features
     keep = np.ones(data.indices.size, bool)
