@@ -6,9 +6,10 @@ fresh installation therefore pays for compilation on the service's first batch. 
 module once — at image build time (docker/Dockerfile), or before tests start services — makes
 every later start load the cached kernels instead.
 
-It drives the learner the way the service does (``predict_learn_many``, ``learn_many`` with and
-without a partial-label mask, ``predict_proba_many``) on a small random dense stream, and, with
-``sparse=True``, on the same stream in CSR form.
+It drives the learner the way the service does (``predict_learn_many``, ``learn_many`` with a
+partial-label mask, ``predict_proba_many``) over a small synthetic stream with a planted drift
+(dense, and with ``sparse=True`` also in CSR form), long enough for the structural paths (tree
+and label-cluster splits, drift detection) to run.
 """
 
 from __future__ import annotations
@@ -29,33 +30,41 @@ def warm_up(
     params: dict[str, Any] | None = None,
     *,
     sparse: bool = False,
-    n: int = 64,
+    n: int = 3000,
 ) -> str:
-    """Run the service learner ``learner`` (a name the service accepts) once over a small stream
-    so that numba compiles (and caches) its kernels; return the resolved learner name."""
-    from consumers.processor import make_service_learner
-    from streamlearn.base.arrays import CSR
-    from streamlearn.schema import Schema
+    """Run the service learner ``learner`` (a name the service accepts) over a small synthetic
+    stream so that numba compiles (and caches) its kernels; return the resolved learner name.
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, 6))
-    Y = (rng.random((n, 3)) < 0.5).astype(np.uint8)
-    known = rng.random((n, 3)) < 0.7
-    forms: list[Any] = [X]
-    if sparse:
-        Xs = np.where(np.abs(X) < 0.5, 0.0, X)
-        forms.append(CSR.from_dense(Xs))
+    The stream (8 labels in 3 groups, a planted drift half-way) is long enough for the
+    structural code paths to run too — tree splits, label-cluster splits and merges, drift
+    detection — so that their kernels are compiled here rather than when the service first
+    meets them. ``sparse`` runs a sparse (CSR) stream of the same shape as well.
+    """
+    from consumers.processor import make_service_learner
+    from streamlearn.stream.synth import Drift, make_stream
+
     name = learner
-    for form in forms:
-        name, model = make_service_learner(learner, params)
-        is_sparse = form is not X
-        model.set_schema(
-            Schema(features=[f"x{i}" for i in range(6)], labels=["a", "b", "c"], sparse=is_sparse)
+    for is_sparse in (False, True) if sparse else (False,):
+        stream = make_stream(
+            n if not is_sparse else n // 2,
+            n_features=12,
+            n_labels=8,
+            n_groups=3,
+            drifts=[Drift((n if not is_sparse else n // 2) // 2, kind="labels")],
+            sparse=is_sparse,
+            seed=0,
         )
-        model.predict_learn_many(form, Y)
-        model.learn_many(form, Y)
-        model.learn_many(form, Y, known=known)
-        model.predict_proba_many(form)
+        ds = stream.dataset
+        name, model = make_service_learner(learner, params)
+        model.set_schema(ds.schema)
+        rng = np.random.default_rng(0)
+        for i, (X, Y) in enumerate(ds.batches(250)):
+            if i % 4 == 3:  # a partial answer, as to an active-learning query
+                model.learn_many(X, Y, known=rng.random(Y.shape) < 0.7)
+                model.predict_proba_many(X)
+            else:
+                model.predict_learn_many(X, Y)
+        model.pop_events()
     return name
 
 
