@@ -71,6 +71,9 @@ M_N = 16
 
 NEED_NODES, NEED_OSLOTS, NEED_MSLOTS = 1, 2, 4
 
+# naive Bayes parameters of a leaf are recomputed when its weight grew by this much
+NB_REFRESH = 8.0
+
 # Tree.metaf (float64) slots
 MF_WEIGHT = 0  # total weight learned
 MF_SCALE_N = 1  # rows in the running feature statistics
@@ -108,6 +111,10 @@ Tree = namedtuple(
         "o_tot",  # float64 (S, Lc + 2) weight of each outcome
         "o_mass",  # float64 (S, Lc + 2) sum of row values of each outcome (multinomial NB)
         "o_known",  # float64 (S, Lc + 2) weight of the rows where each outcome was known
+        "nb_a",  # float64 (S, Lc, d) Gaussian naive Bayes (dense data): v^2 coefficient
+        "nb_b",  # float64 (S, Lc, d) ... v coefficient
+        "nb_c",  # float64 (S, Lc) ... sum of the constant terms over the features
+        "nb_at",  # float64 (S,) leaf weight when they were computed (-1: never)
         "oslot_free",  # int64 (S,)
         # model slots (capacity M)
         "lr_w",  # float64 (M, d, Lc)
@@ -349,6 +356,7 @@ def alloc_oslot(t):
     t.o_tot[o] = 0.0
     t.o_mass[o] = 0.0
     t.o_known[o] = 0.0
+    t.nb_at[o] = -1.0
     return o
 
 
@@ -664,65 +672,118 @@ def _similarity(s, slot, xz, norm_x):
 
 
 @njit
+def nb_refresh(t, o):
+    """Recompute a leaf's Gaussian naive Bayes parameters (dense data) from its observers.
+
+    Per (label, feature), the log-ratio of the two class densities at ``v`` is
+    ``a v^2 + b v + c``; ``nb_c`` keeps the sum of ``c`` over the features. Negatives of a label
+    are the rows where it was known and false; with partial label sets their statistics are
+    estimated as ``q * (all rows) - positives``, ``q`` the fraction of rows where it was known
+    (labels missing at random).
+    """
+    Lc = t.label_map.shape[0]
+    T = Lc + 1
+    W = t.o_tot[o, T]
+    d = t.o_w.shape[2]
+    mt = np.empty(d)
+    vt = np.empty(d)
+    fl = np.empty(d)
+    for f in range(d):
+        nt = t.o_w[o, T, f]
+        if nt > 0.0:
+            m = t.o_s1[o, T, f] / nt
+            v = t.o_s2[o, T, f] / nt - m * m
+            fl[f] = 1e-9 + 1e-3 * max(v, 0.0)
+            mt[f] = m
+            vt[f] = max(v, fl[f])
+    for c in range(Lc):
+        q = t.o_known[o, c] / W
+        csum = 0.0
+        for f in range(d):
+            nt = t.o_w[o, T, f]
+            if nt <= 0.0:
+                t.nb_a[o, c, f] = 0.0
+                t.nb_b[o, c, f] = 0.0
+                continue
+            floor = fl[f]
+            np_ = t.o_w[o, c, f]
+            nn = q * nt - np_
+            if np_ > 0.0:
+                mp = t.o_s1[o, c, f] / np_
+                vp = max(t.o_s2[o, c, f] / np_ - mp * mp, floor)
+            else:
+                mp = mt[f]
+                vp = vt[f]
+            if nn > 1e-9:
+                mn = (q * t.o_s1[o, T, f] - t.o_s1[o, c, f]) / nn
+                vn = max((q * t.o_s2[o, T, f] - t.o_s2[o, c, f]) / nn - mn * mn, floor)
+            else:
+                mn = mt[f]
+                vn = vt[f]
+            t.nb_a[o, c, f] = 0.5 / vn - 0.5 / vp
+            t.nb_b[o, c, f] = mp / vp - mn / vn
+            csum += -0.5 * math.log(vp / vn) - mp * mp / (2.0 * vp) + mn * mn / (2.0 * vn)
+        t.nb_c[o, c] = csum
+    t.nb_at[o] = W
+
+
+@njit(fastmath=True)
+def _nb_dense_row(a, b, val):
+    """sum_f (a_f v_f + b_f) v_f over a whole dense row (vectorised; summation order only)."""
+    acc = 0.0
+    for f in range(val.shape[0]):
+        v = val[f]
+        acc += (a[f] * v + b[f]) * v
+    return acc
+
+
+@njit
 def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
-    """Naive Bayes per label from the leaf's observers (Gaussian if dense, multinomial if sparse)."""
+    """Naive Bayes per label from the leaf's observers (Gaussian if dense, multinomial if sparse).
+
+    Dense data: the per-feature parameters are those of the leaf's last refresh (every
+    ``NB_REFRESH`` of weight: they move slowly, and a prediction then costs two multiply-adds
+    per (label, feature) instead of divisions and a logarithm); the class priors and the
+    frequency fallback are always current. Sparse data is computed afresh: its cost follows the
+    row's non-zeros (a refresh would cost every feature).
+    """
     Lc = t.label_map.shape[0]
     T = Lc + 1
     W = t.o_tot[o, T]
     if W <= 0.0:
         return False
+    if p.dense and (t.nb_at[o] < 0.0 or W - t.nb_at[o] >= NB_REFRESH):
+        nb_refresh(t, o)
     a = p.nb_alpha
     d = t.o_w.shape[2]
     logit = nb_logit
-    # negatives of a label are the rows where it was known and false; with partial label
-    # sets their feature statistics are estimated as q * (all rows) - positives, q being the
-    # fraction of rows where the label was known (labels missing at random)
     for c in range(Lc):
         wp = t.o_tot[o, c]
         wn = max(t.o_known[o, c] - wp, 0.0)
         logit[c] = math.log((wp + a) / (wn + a))
+    n = idx.shape[0]
     if p.dense:
-        for e in range(idx.shape[0]):
-            f = idx[e]
-            v = val[e]
-            nt = t.o_w[o, T, f]
-            if nt <= 0.0:
-                continue
-            s1t = t.o_s1[o, T, f]
-            s2t = t.o_s2[o, T, f]
-            mt = s1t / nt
-            vt = s2t / nt - mt * mt
-            floor = 1e-9 + 1e-3 * max(vt, 0.0)
-            vt = max(vt, floor)
-            for c in range(Lc):
-                q = t.o_known[o, c] / W
-                np_ = t.o_w[o, c, f]
-                nn = q * nt - np_
-                if np_ > 0.0:
-                    mp = t.o_s1[o, c, f] / np_
-                    vp = max(t.o_s2[o, c, f] / np_ - mp * mp, floor)
-                else:
-                    mp = mt
-                    vp = vt
-                if nn > 1e-9:
-                    mn = (q * s1t - t.o_s1[o, c, f]) / nn
-                    vn = max((q * s2t - t.o_s2[o, c, f]) / nn - mn * mn, floor)
-                else:
-                    mn = mt
-                    vn = vt
-                dp = v - mp
-                dn = v - mn
-                logit[c] += -0.5 * math.log(vp / vn) - dp * dp / (2.0 * vp) + dn * dn / (2.0 * vn)
+        whole = n == d
+        for c in range(Lc):
+            if whole:
+                acc = _nb_dense_row(t.nb_a[o, c], t.nb_b[o, c], val)
+            else:
+                acc = 0.0
+                for e in range(n):
+                    f = idx[e]
+                    v = val[e]
+                    acc += (t.nb_a[o, c, f] * v + t.nb_b[o, c, f]) * v
+            logit[c] += t.nb_c[o, c] + acc
     else:
         rowsum = 0.0
-        for e in range(idx.shape[0]):
+        for e in range(n):
             rowsum += val[e]
         # a multinomial counts: negative sums (signed sparse values) count as zero
         for c in range(Lc):
             mp = max(t.o_mass[o, c], 0.0)
             mn = max(t.o_known[o, c] / W * t.o_mass[o, T] - t.o_mass[o, c], 0.0)
             logit[c] += rowsum * (math.log(mn + a * d) - math.log(mp + a * d))
-        for e in range(idx.shape[0]):
+        for e in range(n):
             f = idx[e]
             v = val[e]
             st = t.o_s1[o, T, f]

@@ -31,7 +31,15 @@ __all__ = [
 class TreeShape:
     """Sizes that fix the per-slot array shapes of a tree."""
 
-    def __init__(self, n_features: int, n_labels: int, knn_window: int, labelset_capacity: int):
+    def __init__(
+        self,
+        n_features: int,
+        n_labels: int,
+        knn_window: int,
+        labelset_capacity: int,
+        dense: bool = True,
+    ):
+        self.dense = bool(dense)
         self.d = int(n_features)
         self.Lc = int(n_labels)
         self.W = int(knn_window)
@@ -41,7 +49,8 @@ class TreeShape:
         return 8 * (20 + 2 * (self.Lc + 1)) + 8 * 436
 
     def oslot_bytes(self) -> int:
-        return 8 * (3 * self.d * (self.Lc + 2) + 2 * self.d + 3 * (self.Lc + 2))
+        nb = 2 * self.Lc * self.d if self.dense else 0  # Gaussian NB parameters, dense data only
+        return 8 * (3 * self.d * (self.Lc + 2) + nb + 2 * self.d + 5 * (self.Lc + 2))
 
     def mslot_bytes(self) -> int:
         return 8 * (self.d * self.Lc + self.Lc + self.Lc * K.N_MODELS + self.W + 4 + 2 * self.K) + (
@@ -60,6 +69,7 @@ def new_tree(
 ) -> K.Tree:
     """A tree holding one leaf (the root) with an observer slot."""
     d, Lc, W, Kc = shape.d, shape.Lc, shape.W, shape.K
+    dnb = d if shape.dense else 0  # Gaussian naive Bayes parameters: dense data only
     C = max(nodes, 4)
     adw = adwin_new_state(delta=adwin_delta)
     t = K.Tree(
@@ -90,6 +100,10 @@ def new_tree(
         o_tot=np.zeros((oslots, Lc + 2)),
         o_mass=np.zeros((oslots, Lc + 2)),
         o_known=np.zeros((oslots, Lc + 2)),
+        nb_a=np.zeros((oslots, Lc, dnb)),
+        nb_b=np.zeros((oslots, Lc, dnb)),
+        nb_c=np.zeros((oslots, Lc)),
+        nb_at=np.full(oslots, -1.0),
         oslot_free=np.zeros(oslots, np.int64),
         lr_w=np.zeros((mslots, d, Lc)),
         lr_b=np.zeros((mslots, Lc)),
@@ -157,6 +171,10 @@ _OSLOT_FIELDS = {
     "o_tot": 0,
     "o_mass": 0,
     "o_known": 0,
+    "nb_a": 0,
+    "nb_b": 0,
+    "nb_c": 0,
+    "nb_at": -1.0,
     "oslot_free": 0,
 }
 _MSLOT_FIELDS = {
@@ -333,6 +351,10 @@ def restrict_tree(t: K.Tree, keep: np.ndarray, label_map: np.ndarray) -> K.Tree:
         "o_tot": t.o_tot[:, lab2],
         "o_mass": t.o_mass[:, lab2],
         "o_known": t.o_known[:, lab2],
+        "nb_a": t.nb_a[:, keep, :],
+        "nb_b": t.nb_b[:, keep, :],
+        "nb_c": t.nb_c[:, keep],
+        "nb_at": np.full_like(t.nb_at, -1.0),  # recomputed at the next prediction
         "lr_w": t.lr_w[:, :, keep],
         "lr_b": t.lr_b[:, keep],
         "loss": t.loss[:, keep, :],

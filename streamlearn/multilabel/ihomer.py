@@ -178,7 +178,9 @@ class IHOMER(MultiLabelClassifier):
     def _shape(self, n_labels: int) -> TS.TreeShape:
         s = self.schema
         assert s is not None
-        return TS.TreeShape(s.n_features, n_labels, self.tree.knn_window, labelset_capacity=64)
+        return TS.TreeShape(
+            s.n_features, n_labels, self.tree.knn_window, labelset_capacity=64, dense=not s.sparse
+        )
 
     def _target_partition(self) -> list[np.ndarray]:
         s = self.schema

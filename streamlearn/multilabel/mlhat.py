@@ -180,7 +180,9 @@ class MLHAT(MultiLabelClassifier):
     def _shape(self) -> TS.TreeShape:
         s = self.schema
         assert s is not None
-        return TS.TreeShape(s.n_features, s.n_labels, self.knn_window, labelset_capacity=64)
+        return TS.TreeShape(
+            s.n_features, s.n_labels, self.knn_window, labelset_capacity=64, dense=not s.sparse
+        )
 
     def _init_state(self) -> None:
         s = self.schema
@@ -336,6 +338,10 @@ def _pad_tree(t: K.Tree, d: int, L: int) -> K.Tree:
         "o_tot": pad_out(t.o_tot),
         "o_mass": pad_out(t.o_mass),
         "o_known": pad_out(t.o_known),
+        "nb_a": pad(pad(t.nb_a, 1, dl), 2, dd if t.nb_a.shape[2] else 0),
+        "nb_b": pad(pad(t.nb_b, 1, dl), 2, dd if t.nb_b.shape[2] else 0),
+        "nb_c": pad(t.nb_c, 1, dl),
+        "nb_at": np.full_like(t.nb_at, -1.0),  # recomputed at the next prediction
         "lr_w": pad(pad(t.lr_w, 2, dl), 1, dd),
         "lr_b": pad(t.lr_b, 1, dl),
         "loss": pad(t.loss, 1, dl),

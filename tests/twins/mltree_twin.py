@@ -526,8 +526,14 @@ def _nb_probability(wp: float, wk: float, logit: float) -> float:
     return sigmoid(logit)
 
 
-def twin_nb_gaussian(leaf: LeafRows, query: Row, alpha: float) -> tuple[list[float], list[float]]:
+def twin_nb_gaussian(
+    leaf: LeafRows, query: Row, alpha: float, params: LeafRows | None = None
+) -> tuple[list[float], list[float]]:
     """Gaussian naive Bayes per label on dense rows: (logits, probabilities).
+
+    ``params``: the leaf's rows as of its last parameter refresh (the kernel recomputes the
+    per-feature Gaussians every ``NB_REFRESH`` of weight); the class priors and the frequency
+    fallback always use ``leaf`` (all rows so far). ``None``: the parameters are current too.
 
     Positives: rows where the label is known and true. Negatives: rows where it is known and
     false, their weight and feature sums estimated as ``q * (all rows) - positives`` (``q``:
@@ -535,11 +541,13 @@ def twin_nb_gaussian(leaf: LeafRows, query: Row, alpha: float) -> tuple[list[flo
     per feature a Gaussian per class (biased variance, floored at ``1e-9 + 1e-3 * var(all)``;
     a class without weight uses the statistics of all rows).
     """
+    src = leaf if params is None else params
     learned = [(dict(zip(*row)), y, k, w)
-               for row, y, k, w in zip(leaf.rows, leaf.ys, leaf.knowns, leaf.weights) if w > 0.0]  # fmt: skip
+               for row, y, k, w in zip(src.rows, src.ys, src.knowns, src.weights) if w > 0.0]  # fmt: skip
     logits, probs = [], []
     for c in range(leaf.n_labels):
-        W, wp, wk, q = _nb_class_weights(leaf, c)
+        W, wp, wk, _ = _nb_class_weights(leaf, c)
+        q = _nb_class_weights(src, c)[3]
         logit = math.log((wp + alpha) / (max(wk - wp, 0.0) + alpha))
         for f, v in zip(*query):
             allv = [(w, x[f]) for x, _, _, w in learned if f in x]
@@ -697,6 +705,9 @@ def twin_negligible(loss: list[list[float]], i: int, mask: int, eta: float, skip
     return True
 
 
+NB_REFRESH = 8.0
+
+
 def twin_leaf_predict(
     view: LeafView,
     store: TwinStore,
@@ -705,8 +716,14 @@ def twin_leaf_predict(
     cols: list[int],
     p,
     scaling: Scaling | None,
+    nb_state: dict | None = None,
 ) -> tuple[list[float], list[list[float]], list[bool]]:
     """(mixture probabilities, per-model probabilities, which models took part) of one leaf.
+
+    ``nb_state`` (a dict kept by the caller across rows) models the refresh of the Gaussian
+    naive Bayes parameters: they are recomputed, from the rows seen so far, when naive Bayes is
+    evaluated and the leaf's weight grew by ``NB_REFRESH`` since the last refresh (or there was
+    none); in between they stay those of the last refresh.
 
     Skipping: while the leaf has weight, a model negligible for every label is left out, except
     on rows where ``ring_pos`` is a multiple of 16 (then every enabled model takes part).
@@ -745,8 +762,17 @@ def twin_leaf_predict(
             valid[KNN] = bool((mask >> KNN) & 1)
             valid[KNN_LS] = bool((mask >> KNN_LS) & 1)
     if (mask >> NB) & 1 and view.has_oslot and sum(w for w in leaf.weights if w > 0.0) > 0.0:
-        fn = twin_nb_gaussian if dense else twin_nb_multinomial
-        pm[NB] = fn(leaf, query, p.nb_alpha)[1]
+        if dense:
+            params = None
+            if nb_state is not None:
+                W = sum(w for w in leaf.weights if w > 0.0)
+                if nb_state.get("at") is None or W - nb_state["at"] >= NB_REFRESH:
+                    nb_state["at"] = W
+                    nb_state["rows"] = leaf
+                params = nb_state["rows"]
+            pm[NB] = twin_nb_gaussian(leaf, query, p.nb_alpha, params)[1]
+        else:
+            pm[NB] = twin_nb_multinomial(leaf, query, p.nb_alpha)[1]
         valid[NB] = True
     if (mask >> LR) & 1 and view.weight > 0.0:
         pm[LR] = twin_lr(scaled_row(query, dense, scaling), query[0], view.lr_w, view.lr_b)

@@ -57,7 +57,10 @@ def make_tree(
 
 
 def shape_of(t: K.Tree) -> TS.TreeShape:
-    return TS.TreeShape(t.o_w.shape[2], t.label_map.shape[0], t.ring.shape[1], t.ls_cnt.shape[1])
+    return TS.TreeShape(
+        t.o_w.shape[2], t.label_map.shape[0], t.ring.shape[1], t.ls_cnt.shape[1],
+        dense=t.nb_a.shape[2] > 0,
+    )  # fmt: skip
 
 
 def snapshot(t: K.Tree) -> dict[str, np.ndarray]:

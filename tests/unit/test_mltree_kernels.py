@@ -751,6 +751,8 @@ def test_predict_nb_matches_twin(dense: bool, p_known: float | None, bagging: bo
                                           kinds=kinds)  # fmt: skip
         extra = random_data(rng, 8, data.d, 1, dense=dense, kinds=kinds)
         o = int(t.oslot[0])
+        t.nb_at[o] = -1.0  # parameters from all rows learned (their refresh schedule is
+        # compared with the twin's in test_leaf_mixture_and_learning_step_match_twin)
         Lc = lr.n_labels
         has_weight = sum(lr.weights) > 0
         for q in range(extra.n + 3):
@@ -816,6 +818,7 @@ def test_leaf_mixture_and_learning_step_match_twin(
         )  # fmt: skip
         s, tw = _rid_store(data, G)
         weights = _weights(data, seed, bagging)
+        nb_state: dict = {}  # the twin's model of the naive Bayes refreshes
         for i in range(n):
             y, k = data.labels(i, list(range(L)))
             tw.append(*data.row(i), y, k)
@@ -827,7 +830,9 @@ def test_leaf_mixture_and_learning_step_match_twin(
                     if (_MASKS[models] >> j) & 1
                 )
             lr = _leaf_rows(data, list(range(i)), cols, weights)
-            want, pm, valid = twin_leaf_predict(view, tw, lr, data.row(i), cols, p, scaling)
+            want, pm, valid = twin_leaf_predict(
+                view, tw, lr, data.row(i), cols, p, scaling, nb_state
+            )
             out = run(t, s, p, data, i, i + 1)
             np.testing.assert_allclose(
                 out[i, cols], want, rtol=1e-9, atol=1e-12, err_msg=f"row {i}"
