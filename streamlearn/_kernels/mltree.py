@@ -76,7 +76,6 @@ NB_REFRESH = 8.0
 
 # Tree.metaf (float64) slots
 MF_WEIGHT = 0  # total weight learned
-MF_SCALE_N = 1  # rows in the running feature statistics
 MF_N = 4
 
 Tree = namedtuple(
@@ -130,8 +129,6 @@ Tree = namedtuple(
         "ls_distinct",  # float64 (M,)
         "mslot_free",  # int64 (M,)
         # tree level
-        "scale_mean",  # float64 (d,)
-        "scale_m2",  # float64 (d,)
         "label_map",  # int64 (Lc,) column of each tree label in the label matrices
         "adw_template",  # float64 (A,) a fresh ADWIN state (its parameters) for new nodes
         "meta",  # int64 (M_N,)
@@ -154,6 +151,9 @@ Store = namedtuple(
         "y",  # uint8 (G, L)
         "known",  # uint8 (G, L)
         "meta",  # int64 (2,): next id, entries written
+        "scale_mean",  # float64 (d,) running mean of each feature (dense data)
+        "scale_m2",  # float64 (d,) running sum of squared deviations
+        "scale_n",  # float64 (1,) rows in those statistics
     ],
 )
 
@@ -411,37 +411,65 @@ def copy_mslot(t, src, dst):
 
 # ---------------------------------------------------------------------------------- rows
 @njit
-def prepare_row(t, p, idx, val, xd, xz, zval, inv_std, shift):
-    """Scatter the raw row into ``xd``, its scaled values into ``zval``/``xz``; return |z|.
+def prepare_rows(s, dense, indptr, indices, data, start, stop, learn, rid0, zdata, znorm):
+    """The values the learners see for rows ``start:stop``, computed once for every tree.
 
-    Dense rows are standardised with the tree's running mean and standard deviation (a
-    constant feature gets scale 1); sparse rows are used as they are.
+    Dense rows are standardised with the stream's running mean and standard deviation as of
+    each row (a constant feature gets scale 1; the first two rows are all zero); sparse rows
+    are used as they are. ``zdata`` (aligned with ``data[indptr[start]:indptr[stop]]``) gets
+    the values and ``znorm`` each row's norm. When learning, a row's standardised values are
+    also kept in the store (row ``rid0 + i - start``: kNN compares with what was seen) and then
+    enter the statistics (every learned row counts once, whatever its weight).
     """
-    n = idx.shape[0]
-    nrm = 0.0
-    if p.dense:
-        cnt = t.metaf[MF_SCALE_N]
-        for e in range(n):
-            f = idx[e]
-            v = val[e]
-            xd[f] = v
-            sd = math.sqrt(t.scale_m2[f] / (cnt - 1.0)) if cnt > 1.0 else 0.0
-            inv = 1.0 / sd if sd > 0.0 else 1.0
-            inv_std[f] = inv
-            shift[f] = t.scale_mean[f] * inv
-            z = (v - t.scale_mean[f]) * inv if cnt > 1.0 else 0.0
-            zval[e] = z
-            xz[f] = z
-            nrm += z * z
-    else:
-        for e in range(n):
-            f = idx[e]
-            v = val[e]
-            xd[f] = v
-            zval[e] = v
-            xz[f] = v
-            nrm += v * v
-    return math.sqrt(nrm)
+    base = indptr[start]
+    E = s.idx.shape[0]
+    for i in range(start, stop):
+        a = indptr[i]
+        b = indptr[i + 1]
+        nrm = 0.0
+        if dense:
+            cnt = s.scale_n[0]
+            for e in range(a, b):
+                f = indices[e]
+                if cnt > 1.0:
+                    sd = math.sqrt(s.scale_m2[f] / (cnt - 1.0))
+                    z = (data[e] - s.scale_mean[f]) * (1.0 / sd if sd > 0.0 else 1.0)
+                else:
+                    z = 0.0
+                zdata[e - base] = z
+                nrm += z * z
+        else:
+            for e in range(a, b):
+                v = data[e]
+                zdata[e - base] = v
+                nrm += v * v
+        nrm = math.sqrt(nrm)
+        znorm[i - start] = nrm
+        if learn and dense:
+            slot = store_slot(s, rid0 + (i - start))
+            if slot >= 0:
+                q0 = s.start[slot] % E
+                for j in range(b - a):
+                    q = q0 + j
+                    if q >= E:
+                        q -= E
+                    s.zval[q] = zdata[a - base + j]
+                s.znorm[slot] = nrm
+            cnt = s.scale_n[0] + 1.0
+            s.scale_n[0] = cnt
+            for e in range(a, b):
+                f = indices[e]
+                dlt = data[e] - s.scale_mean[f]
+                s.scale_mean[f] += dlt / cnt
+                s.scale_m2[f] += dlt * (data[e] - s.scale_mean[f])
+
+
+@njit
+def scatter_row(idx, val, zv, xd, xz):
+    """Raw values into ``xd`` (routing, observers), learners' values into ``xz``."""
+    for e in range(idx.shape[0]):
+        xd[idx[e]] = val[e]
+        xz[idx[e]] = zv[e]
 
 
 @njit
@@ -449,31 +477,6 @@ def clear_row(idx, xd, xz):
     for e in range(idx.shape[0]):
         xd[idx[e]] = 0.0
         xz[idx[e]] = 0.0
-
-
-@njit
-def update_scaling(t, idx, val):
-    """Welford update of the running per-feature statistics (dense rows only)."""
-    cnt = t.metaf[MF_SCALE_N] + 1.0
-    t.metaf[MF_SCALE_N] = cnt
-    for e in range(idx.shape[0]):
-        f = idx[e]
-        d = val[e] - t.scale_mean[f]
-        t.scale_mean[f] += d / cnt
-        t.scale_m2[f] += d * (val[e] - t.scale_mean[f])
-
-
-@njit
-def remember_standardised(s, rid, zv, norm_x):
-    """Keep a dense row's standardised values (as predicted with) for later similarities."""
-    slot = store_slot(s, rid)
-    if slot < 0:
-        return
-    E = s.idx.shape[0]
-    q0 = s.start[slot] % E
-    for j in range(s.length[slot]):
-        s.zval[(q0 + j) % E] = zv[j]
-    s.znorm[slot] = norm_x
 
 
 @njit
@@ -537,9 +540,7 @@ def recent_rid(t, p, m, cur, back):
 
 
 @njit
-def predict_knn(
-    t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow, cur, kres
-):
+def predict_knn(t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, crow, cur, kres):
     """kNN (cosine) over the recent rows: per-label vote of the k nearest; False if none.
 
     With ``p.global_recent`` the candidates are the stream's latest rows, the same for every
@@ -821,7 +822,7 @@ def negligible(t, m, i, mask, eta, skip_below):
 
 @njit
 def predict_leaf(
-    t, s, p, leaf, idx, zval, xz, norm_x, inv_std, shift, val, pm, valid, out, sims, ids, nb_logit,
+    t, s, p, leaf, idx, zval, xz, norm_x, val, pm, valid, out, sims, ids, nb_logit,
     cache, cache_col, crow, cur, kres,
 ):  # fmt: skip
     """Per-label probabilities of the leaf's mixture of models; ``pm``/``valid`` get each model's."""
@@ -868,8 +869,7 @@ def predict_leaf(
                 pm[REC, c] = leaf_prior(t, leaf, c)
     if (mask >> KNN) & 1 or (mask >> KNN_LS) & 1:
         if predict_knn(
-            t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow,
-            cur, kres,
+            t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, crow, cur, kres,
         ):  # fmt: skip
             valid[KNN] = (mask >> KNN) & 1
             valid[KNN_LS] = (mask >> KNN_LS) & 1
@@ -1407,8 +1407,12 @@ def tree_run(
     cache,
     cache_col,
     kres,
+    zdata,
+    znorm,
 ):
     """Process rows ``start:stop`` in order: predict each (into ``out``), then learn it.
+
+    ``zdata``/``znorm``: the rows as the learners see them (:func:`prepare_rows`).
 
     ``rid0`` is the store id of row ``start`` (rows were appended to the store beforehand);
     ``out`` has one column per label of the label matrices (this tree writes its own columns).
@@ -1420,15 +1424,10 @@ def tree_run(
     when its error is lower by more than the bound of MLHAT's test, and is dropped when higher.
     """
     Lc = t.label_map.shape[0]
-    d = t.scale_mean.shape[0]
+    d = t.o_w.shape[2]
     xd = np.zeros(d)
     xz = np.zeros(d)
-    inv_std = np.ones(d)
-    shift = np.zeros(d)
-    maxnnz = 0
-    for i in range(start, stop):
-        maxnnz = max(maxnnz, indptr[i + 1] - indptr[i])
-    zval = np.zeros(maxnnz)
+    base = indptr[start]
     pm = np.zeros((N_MODELS, Lc))
     valid = np.zeros(N_MODELS, dtype=np.uint8)
     prob = np.zeros(Lc)
@@ -1457,15 +1456,16 @@ def tree_run(
         b = indptr[i + 1]
         idx = indices[a:b]
         val = data[a:b]
-        zv = zval[: b - a]
+        zv = zdata[a - base : b - base]
         crow = i - start
         # id of this row in the store when it is being learned; otherwise rows up to the store's
         # newest are all in the past
         cur = rid0 + crow if do_learn else s.meta[0]
-        norm_x = prepare_row(t, p, idx, val, xd, xz, zv, inv_std, shift)
+        norm_x = znorm[crow]
+        scatter_row(idx, val, zv, xd, xz)
         leaf = route(t, root, xd)
         predict_leaf(
-            t, s, p, leaf, idx, zv, xz, norm_x, inv_std, shift, val, pm, valid, prob, sims, ids,
+            t, s, p, leaf, idx, zv, xz, norm_x, val, pm, valid, prob, sims, ids,
             nb_logit, cache, cache_col, crow, cur, kres,
         )  # fmt: skip
         if do_predict:
@@ -1522,9 +1522,6 @@ def tree_run(
         learn_leaf(
             t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid, grad, pos_list,
         )  # fmt: skip
-        if p.dense:  # unweighted: identical in every tree of a forest
-            remember_standardised(s, rid, zv, norm_x)
-            update_scaling(t, idx, val)
         if w > 0.0:
             t.metaf[MF_WEIGHT] += w
             if (
@@ -1541,7 +1538,7 @@ def tree_run(
                 continue
             aleaf = route(t, alt, xd)
             predict_leaf(
-                t, s, p, aleaf, idx, zv, xz, norm_x, inv_std, shift, val, pm2, valid2, prob2, sims,
+                t, s, p, aleaf, idx, zv, xz, norm_x, val, pm2, valid2, prob2, sims,
                 ids, nb_logit, cache, cache_col, crow, cur, kres,
             )  # fmt: skip
             err_alt = row_error(prob2, yrow, krow, p.threshold)

@@ -17,6 +17,8 @@ from streamlearn._kernels.rng import rng_state
 
 __all__ = [
     "TreeShape",
+    "pad_store",
+    "prepare",
     "describe_tree",
     "ensure_capacity",
     "ensure_store",
@@ -117,8 +119,6 @@ def new_tree(
         ls_n=np.zeros(mslots, np.int64),
         ls_distinct=np.zeros(mslots),
         mslot_free=np.zeros(mslots, np.int64),
-        scale_mean=np.zeros(d),
-        scale_m2=np.zeros(d),
         label_map=np.ascontiguousarray(label_map, dtype=np.int64),
         adw_template=adw,
         meta=np.zeros(K.M_N, np.int64),
@@ -269,7 +269,8 @@ def tree_nbytes(t: K.Tree) -> int:
 
 
 # ---------------------------------------------------------------------------------- store
-def new_store(rows: int, entries: int, n_labels: int) -> K.Store:
+def new_store(rows: int, entries: int, n_labels: int, n_features: int = 0) -> K.Store:
+    """A store of ``rows`` recent rows; ``n_features`` sizes the dense feature statistics."""
     return K.Store(
         seq=np.full(rows, -1, np.int64),
         start=np.zeros(rows, np.int64),
@@ -282,6 +283,9 @@ def new_store(rows: int, entries: int, n_labels: int) -> K.Store:
         y=np.zeros((rows, n_labels), np.uint8),
         known=np.zeros((rows, n_labels), np.uint8),
         meta=np.zeros(2, np.int64),
+        scale_mean=np.zeros(n_features),
+        scale_m2=np.zeros(n_features),
+        scale_n=np.zeros(1),
     )
 
 
@@ -322,6 +326,32 @@ def ensure_store(s: K.Store, nnz: int, n_rows: int) -> K.Store:
 
 
 # ---------------------------------------------------------------------------------- inputs
+def prepare(
+    s: K.Store, dense: bool, csr: tuple[np.ndarray, np.ndarray, np.ndarray], a: int, b: int,
+    learn: bool, rid0: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The learners' values (standardised if dense) of rows ``a:b``, once for every tree."""
+    indptr, indices, data = csr
+    if dense and b > a and indices[indptr[a] : indptr[b]].max(initial=-1) >= s.scale_mean.shape[0]:
+        raise ValueError("the store's feature statistics are smaller than the rows' features")
+    zdata = np.empty(int(indptr[b] - indptr[a]))
+    znorm = np.empty(b - a)
+    K.prepare_rows(s, dense, indptr, indices, data, a, b, learn, rid0, zdata, znorm)
+    return zdata, znorm
+
+
+def pad_store(s: K.Store, n_features: int, n_labels: int) -> K.Store:
+    """The store with room for new features (zero statistics) and labels (unknown)."""
+    dd = n_features - s.scale_mean.shape[0]
+    dl = n_labels - s.y.shape[1]
+    return s._replace(
+        y=np.pad(s.y, ((0, 0), (0, max(dl, 0)))),
+        known=np.pad(s.known, ((0, 0), (0, max(dl, 0)))),
+        scale_mean=np.pad(s.scale_mean, (0, max(dd, 0))),
+        scale_m2=np.pad(s.scale_m2, (0, max(dd, 0))),
+    )
+
+
 def rows_as_csr(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR arrays of a validated feature matrix (dense: every entry explicit)."""
     from streamlearn.base.arrays import CSR

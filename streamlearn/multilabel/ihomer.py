@@ -163,7 +163,9 @@ class IHOMER(MultiLabelClassifier):
         self._params_ = tree_params(self.tree, dense=not s.sparse)
         self._budget = self.tree.max_size_mb * 2**20
         per_row = s.n_features if not s.sparse else 32
-        self._store = TS.new_store(self.tree.store_size, self.tree.store_size * per_row, s.n_labels)
+        self._store = TS.new_store(
+            self.tree.store_size, self.tree.store_size * per_row, s.n_labels, s.n_features
+        )
         self._clust = self.clusterer.clone()
         self._clust.set_n_labels(s.n_labels)
         self._trees: dict[int, _ClusterTree] = {}
@@ -203,16 +205,9 @@ class IHOMER(MultiLabelClassifier):
 
     def _new_tree_state(self, labels: np.ndarray) -> K.Tree:
         seed = (self.seed * 1_000_003 + self._next_tid) & 0x7FFFFFFF
-        t = TS.new_tree(self._shape(len(labels)), labels, seed, adwin_delta=self.tree.adwin_delta)
-        # every tree updates the feature scaling with every learned row (unweighted), so the
-        # existing trees all hold the same statistics: a new tree starts from them, which keeps
-        # standardised values, and the similarities the trees share, identical across trees
-        if self._trees:
-            src = next(iter(self._trees.values())).state
-            t.scale_mean[:] = src.scale_mean
-            t.scale_m2[:] = src.scale_m2
-            t.metaf[K.MF_SCALE_N] = src.metaf[K.MF_SCALE_N]
-        return t
+        return TS.new_tree(
+            self._shape(len(labels)), labels, seed, adwin_delta=self.tree.adwin_delta
+        )
 
     def _add_tree(self, labels: np.ndarray, state: K.Tree, warm: bool, index: int) -> _ClusterTree:
         ct = _ClusterTree(self._next_tid, labels, state, warm, index)
@@ -280,12 +275,9 @@ class IHOMER(MultiLabelClassifier):
                     label_map=ct.state.label_map
                 )
             self._params_ = tree_params(self.tree, dense=not s.sparse)
+        self._store = TS.pad_store(self._store, s.n_features, s.n_labels)
         if s.n_labels != old_n_labels:
-            st = self._store
-            pad = s.n_labels - st.y.shape[1]
-            self._store = st._replace(
-                y=np.pad(st.y, ((0, 0), (0, pad))), known=np.pad(st.known, ((0, 0), (0, pad)))
-            )
+            pad = s.n_labels - old_n_labels
             self._owner = np.concatenate([self._owner, np.full(pad, -1, np.int64)])
             if self.partition == "odac":
                 for ev in self._clust.add_labels(s.n_labels - old_n_labels):
@@ -300,7 +292,8 @@ class IHOMER(MultiLabelClassifier):
         assert s is not None
         n = n_rows(X)
         L = s.n_labels
-        indptr, indices, data = TS.rows_as_csr(X)
+        csr = TS.rows_as_csr(X)
+        indptr, indices, data = csr
         out = np.zeros((n, L))
         scratch = np.zeros((n, L))
         if Y is None:
@@ -318,6 +311,7 @@ class IHOMER(MultiLabelClassifier):
             if learn:
                 self._store = TS.ensure_store(self._store, int(indptr[b] - indptr[a]), b - a)
                 rid0 = K.store_append(self._store, indptr, indices, data, Y, Kmat, has_known, a, b)
+            zdata, znorm = TS.prepare(self._store, not s.sparse, csr, a, b, learn, rid0)
             cache, cache_col, kres = _NO_CACHE, _NO_COLS, _NO_CACHE
             if knn and len(self._trees) > 1:
                 if p.global_recent:  # one neighbour search per row, shared by every tree
@@ -333,7 +327,7 @@ class IHOMER(MultiLabelClassifier):
                 )
                 K.tree_run(
                     ct.state, self._store, p, indptr, indices, data, Y, Kmat, has_known,
-                    rid0, a, b, scratch, True, learn, cache, cache_col, kres,
+                    rid0, a, b, scratch, True, learn, cache, cache_col, kres, zdata, znorm,
                 )  # fmt: skip
                 owned = ct.labels[self._owner[ct.labels] == ct.tid]
                 out[a:b, owned] = scratch[a:b, owned]

@@ -191,19 +191,16 @@ class MLHAT(MultiLabelClassifier):
             self._shape(), np.arange(s.n_labels), self.seed, adwin_delta=self.adwin_delta
         )
         per_row = s.n_features if not s.sparse else 32
-        self._store = TS.new_store(self.store_size, self.store_size * per_row, s.n_labels)
+        self._store = TS.new_store(
+            self.store_size, self.store_size * per_row, s.n_labels, s.n_features
+        )
 
     def _on_schema_grow(self, old_n_features: int, old_n_labels: int) -> None:
         # A tree cannot change its feature/label axes in place: rebuild the arrays padded.
         s = self.schema
         assert s is not None
         self._tree = _pad_tree(self._tree, s.n_features, s.n_labels)
-        st = self._store
-        y = np.zeros((st.y.shape[0], s.n_labels), np.uint8)
-        k = np.zeros_like(y)
-        y[:, : st.y.shape[1]] = st.y
-        k[:, : st.known.shape[1]] = st.known
-        self._store = st._replace(y=y, known=k)
+        self._store = TS.pad_store(self._store, s.n_features, s.n_labels)
 
     # ------------------------------------------------------------------ rows
     def _run(
@@ -218,7 +215,8 @@ class MLHAT(MultiLabelClassifier):
         s = self.schema
         assert s is not None
         n = n_rows(X)
-        indptr, indices, data = TS.rows_as_csr(X)
+        csr = TS.rows_as_csr(X)
+        indptr, indices, data = csr
         out = np.zeros((n, s.n_labels))
         if Y is None:
             Y = np.zeros((n, s.n_labels), np.uint8)
@@ -232,12 +230,13 @@ class MLHAT(MultiLabelClassifier):
             if learn:
                 self._store = TS.ensure_store(self._store, int(indptr[b] - indptr[a]), b - a)
                 rid0 = K.store_append(self._store, indptr, indices, data, Y, Kmat, has_known, a, b)
+            zdata, znorm = TS.prepare(self._store, not s.sparse, csr, a, b, learn, rid0)
             self._tree = TS.ensure_capacity(
                 self._tree, self._shape(), budget, other_bytes=_store_nbytes(self._store)
             )
             K.tree_run(
                 self._tree, self._store, params, indptr, indices, data, Y, Kmat, has_known,
-                rid0, a, b, out, predict, learn, _NO_CACHE, _NO_COLS, _NO_CACHE,
+                rid0, a, b, out, predict, learn, _NO_CACHE, _NO_COLS, _NO_CACHE, zdata, znorm,
             )  # fmt: skip
         return out
 
@@ -308,7 +307,7 @@ def _pad_outcomes(a: np.ndarray, L0: int, dl: int) -> np.ndarray:
 
 def _pad_tree(t: K.Tree, d: int, L: int) -> K.Tree:
     """Copy of ``t`` with its feature axis padded to ``d`` and its label axis to ``L``."""
-    d0 = t.scale_mean.shape[0]
+    d0 = t.o_w.shape[2]
     L0 = t.label_map.shape[0]
     dd, dl = d - d0, L - L0
 
@@ -346,8 +345,6 @@ def _pad_tree(t: K.Tree, d: int, L: int) -> K.Tree:
         "lr_b": pad(t.lr_b, 1, dl),
         "loss": pad(t.loss, 1, dl),
         "ls_bits": pad(t.ls_bits, 2, dl),
-        "scale_mean": pad(t.scale_mean, 0, dd),
-        "scale_m2": pad(t.scale_m2, 0, dd),
         "label_map": np.arange(L, dtype=np.int64),
     }
     # label sets change meaning when labels are added (absent = false): hashes stay valid

@@ -167,7 +167,7 @@ def random_data(
 def new_store_for(data: Data, rows: int = 4096, entries: int | None = None) -> K.Store:
     if entries is None:
         entries = rows * max(data.d, 1)
-    return TS.new_store(rows, entries, data.Y.shape[1])
+    return TS.new_store(rows, entries, data.Y.shape[1], data.d)
 
 
 def append(s: K.Store, data: Data, start: int, stop: int) -> int:
@@ -181,17 +181,22 @@ def run(
     t: K.Tree, s: K.Store, p: K.Params, data: Data, start: int, stop: int, *,
     predict: bool = True, learn: bool = True, out: np.ndarray | None = None,
     cache: np.ndarray = NO_CACHE, cache_col: np.ndarray = NO_COLS, rid0: int | None = None,
-    kres: np.ndarray = NO_CACHE,
+    kres: np.ndarray = NO_CACHE, prepared: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Append rows ``start:stop`` to the store (when learning, unless their first store id
-    ``rid0`` is given: appended already) and run the tree over them."""
+    ``rid0`` is given: appended already), prepare them (unless ``prepared`` gives them, as a
+    forest does for its trees) and run the tree over them."""
     if out is None:
         out = np.zeros((data.n, data.Y.shape[1]))
     if rid0 is None:
         rid0 = append(s, data, start, stop) if learn else 0
+    if prepared is None:  # a forest prepares the rows once and gives them to every tree
+        csr = (data.indptr, data.indices, data.data)
+        prepared = TS.prepare(s, bool(p.dense), csr, start, stop, learn, rid0)
+    zdata, znorm = prepared
     K.tree_run(
         t, s, p, data.indptr, data.indices, data.data, data.Y, data.Kmat, data.known is not None,
-        rid0, start, stop, out, predict, learn, cache, cache_col, kres,
+        rid0, start, stop, out, predict, learn, cache, cache_col, kres, zdata, znorm,
     )  # fmt: skip
     return out
 

@@ -262,9 +262,9 @@ def test_observers_and_node_stats_equal_batch_recompute(
         assert t.metaf[K.MF_WEIGHT] == sum(weights)
         if dense:  # feature scaling counts every row once, whatever its bagging weight
             mean, m2 = twin_scaling([data.row(i) for i in range(n)], d)
-            assert t.metaf[K.MF_SCALE_N] == n
-            np.testing.assert_allclose(t.scale_mean, mean, rtol=1e-9, atol=1e-12)
-            np.testing.assert_allclose(t.scale_m2, m2, rtol=1e-9, atol=1e-9)
+            assert s.scale_n[0] == n
+            np.testing.assert_allclose(s.scale_mean, mean, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(s.scale_m2, m2, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
@@ -523,7 +523,7 @@ def test_do_split_children_ring_and_warm_start(dense: bool, max_depth: int) -> N
         p = make_params(dense, grace_period=HUGE, max_depth=max_depth)
         # a small store: some of the leaf's recent rows are no longer readable
         G = int(rng.integers(2, 40)) if rep else 5
-        s = TS.new_store(G, G * d, L)
+        s = TS.new_store(G, G * d, L, d)
         tw = TwinStore(G, G * d)
         for i in range(n):
             y, k = data.labels(i, [0, 1, 2])
@@ -607,8 +607,8 @@ def _view(t: K.Tree, leaf: int) -> LeafView:
     )  # fmt: skip
 
 
-def _scaling(t: K.Tree) -> Scaling:
-    return Scaling(t.scale_mean.tolist(), t.scale_m2.tolist(), float(t.metaf[K.MF_SCALE_N]))
+def _scaling(s: K.Store) -> Scaling:
+    return Scaling(s.scale_mean.tolist(), s.scale_m2.tolist(), float(s.scale_n[0]))
 
 
 def _mirror_store(data: Data, G: int, E: int, n: int) -> TwinStore:
@@ -648,14 +648,17 @@ def test_update_labelsets_matches_space_saving_twin(
         assert tw.as_dict() == exact
 
 
-def _query(t: K.Tree, p: K.Params, data: Data, i: int):
-    d = t.scale_mean.shape[0]
+def _query(t: K.Tree, s: K.Store, p: K.Params, data: Data, i: int):
+    """Row ``i`` as a prediction sees it: its values for the learners (the store's current
+    statistics) and the raw and learners' values scattered over the features."""
+    d = t.o_w.shape[2]
     idx = np.array(data.row(i)[0], np.int64)
     val = np.array(data.row(i)[1], np.float64)
-    xd, xz, inv_std, shift = np.zeros(d), np.zeros(d), np.ones(d), np.zeros(d)
-    zval = np.zeros(len(idx))
-    norm = K.prepare_row(t, p, idx, val, xd, xz, zval, inv_std, shift)
-    return idx, val, xd, xz, inv_std, shift, zval, norm
+    indptr = np.array([0, len(idx)], np.int64)
+    zval, znorm = TS.prepare(s, bool(p.dense), (indptr, idx, val), 0, 1, False, 0)
+    xd, xz = np.zeros(d), np.zeros(d)
+    K.scatter_row(idx, val, zval, xd, xz)
+    return idx, val, xd, xz, zval, float(znorm[0])
 
 
 @pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
@@ -672,22 +675,22 @@ def test_predict_knn_matches_twin(dense: bool, p_known: float | None) -> None:
         W, G, k = int(rng.integers(1, 30)), int(rng.integers(2, 60)), int(rng.integers(1, 7))
         t = make_tree(d, cols, window=W, seed=rep)
         p = make_params(dense, grace_period=HUGE, knn_k=k)
-        s = TS.new_store(G, G * d, L)
+        s = TS.new_store(G, G * d, L, d)
         run(t, s, p, data, 0, n)
         tw = _mirror_store(data, G, G * d, n)
         if dense:
             twin_remember_learned(tw, [data.row(i) for i in range(n)], 0, d)
         view = _view(t, 0)
         for i in [*range(n, n + 20), *rng.integers(0, n, 5).tolist()]:
-            idx, val, xd, xz, inv_std, shift, _, norm = _query(t, p, data, i)
+            idx, val, xd, xz, _, norm = _query(t, s, p, data, i)
             pm = np.full((K.N_MODELS, 2), -1.0)
             sims, ids = np.zeros(4 * k), np.zeros(4 * k, np.int64)  # as tree_run: 4 knn_k
             ok = K.predict_knn(
-                t, s, p, 0, 0, xz, norm, inv_std, shift, pm, sims, ids, NO_CACHE, NO_COLS, 0,
+                t, s, p, 0, 0, xz, norm, pm, sims, ids, NO_CACHE, NO_COLS, 0,
                 int(s.meta[0]), NO_CACHE,
             )  # fmt: skip
             K.clear_row(idx, xd, xz)
-            nb = twin_knn(data.row(i), view.ring_newest_first(), tw, 4 * k, dense, _scaling(t))
+            nb = twin_knn(data.row(i), view.ring_newest_first(), tw, 4 * k, dense, _scaling(s))
             assert bool(ok) == bool(nb)
             if not nb:
                 continue
@@ -705,7 +708,7 @@ def test_predict_knn_matches_twin(dense: bool, p_known: float | None) -> None:
 
 
 def _rid_store(data: Data, G: int) -> tuple[K.Store, TwinStore]:
-    s = TS.new_store(G, G * data.d, data.Y.shape[1])
+    s = TS.new_store(G, G * data.d, data.Y.shape[1], data.d)
     return s, TwinStore(G, G * data.d)
 
 
@@ -725,11 +728,15 @@ def test_knn_similarity_cache_is_shared_exactly_between_trees(dense: bool) -> No
                                   False, a, b))  # fmt: skip
         cache = np.full((b - a, s.seq.shape[0]), np.nan)  # every store slot cached
         cols = np.arange(s.seq.shape[0])
+        csr = (data.indptr, data.indices, data.data)
+        prep = TS.prepare(s, dense, csr, a, b, True, rid0)  # once for every tree, as a forest
         for j in range(2):
             trees[j] = TS.ensure_capacity(trees[j], TS.TreeShape(5, 3, 24, 64), 1e12)
             plain[j] = TS.ensure_capacity(plain[j], TS.TreeShape(5, 3, 24, 64), 1e12)
-            o1 = run(trees[j], s, p, data, a, b, cache=cache, cache_col=cols, rid0=rid0)
-            o2 = run(plain[j], s, p, data, a, b, rid0=rid0)
+            o1 = run(
+                trees[j], s, p, data, a, b, cache=cache, cache_col=cols, rid0=rid0, prepared=prep
+            )
+            o2 = run(plain[j], s, p, data, a, b, rid0=rid0, prepared=prep)
             np.testing.assert_array_equal(o1[a:b], o2[a:b])
         assert np.isfinite(cache).any()
     for t1, t2 in zip(trees, plain):
@@ -822,7 +829,7 @@ def test_leaf_mixture_and_learning_step_match_twin(
         for i in range(n):
             y, k = data.labels(i, list(range(L)))
             tw.append(*data.row(i), y, k)
-            view, scaling = _view(t, 0), _scaling(t)
+            view, scaling = _view(t, 0), _scaling(s)
             if view.weight > 0 and view.ring_pos % 16:
                 skipped += any(
                     twin_negligible(view.loss, j, _MASKS[models], p.hedge_eta, skip_below)
@@ -868,7 +875,7 @@ def test_stream_scope_knn_uses_the_latest_rows_and_shares_them(dense: bool) -> N
         W, k = int(rng.integers(1, 30)), int(rng.integers(1, 5))
         t = make_tree(d, cols, window=W, seed=rep)
         p = make_params(dense, grace_period=HUGE, knn_k=k, global_recent=1.0)
-        s = TS.new_store(256, 256 * d, L)
+        s = TS.new_store(256, 256 * d, L, d)
         run(t, s, p, data, 0, n)
         tw = _mirror_store(data, 256, 256 * d, n)
         if dense:
@@ -878,11 +885,11 @@ def test_stream_scope_knn_uses_the_latest_rows_and_shares_them(dense: bool) -> N
         for i in range(n, n + 10):
             outs = []
             for _ in range(2):  # the second call reads the shared result
-                idx, val, xd, xz, inv_std, shift, _, norm = _query(t, p, data, i)
+                idx, val, xd, xz, _, norm = _query(t, s, p, data, i)
                 pm = np.full((K.N_MODELS, 2), -1.0)
                 sims, ids = np.zeros(4 * k), np.zeros(4 * k, np.int64)
                 ok = K.predict_knn(
-                    t, s, p, 0, 0, xz, norm, inv_std, shift, pm, sims, ids, NO_CACHE, NO_COLS,
+                    t, s, p, 0, 0, xz, norm, pm, sims, ids, NO_CACHE, NO_COLS,
                     0, n, kres,
                 )  # fmt: skip
                 K.clear_row(idx, xd, xz)
@@ -891,7 +898,7 @@ def test_stream_scope_knn_uses_the_latest_rows_and_shares_them(dense: bool) -> N
             assert outs[0][0] == outs[1][0]
             np.testing.assert_array_equal(outs[0][1], outs[1][1])
             assert outs[0][2] == outs[1][2]
-            nb = twin_knn(data.row(i), latest, tw, 4 * k, dense, _scaling(t))
+            nb = twin_knn(data.row(i), latest, tw, 4 * k, dense, _scaling(s))
             assert bool(outs[0][0]) == bool(nb)
             if nb:
                 compared += 1

@@ -90,8 +90,8 @@ def test_restrict_tree_equals_a_tree_learned_on_the_kept_labels(dense: bool) -> 
             np.testing.assert_allclose(getattr(r, name), getattr(small, name), rtol=1e-12, atol=0)
         others = [K.REC, K.KNN, K.NB, K.LR]
         np.testing.assert_allclose(r.loss[:, :, others], small.loss[:, :, others], rtol=1e-12)
-        for name in ("o_min", "o_max", "weight", "ring", "ring_n", "ring_pos", "scale_mean",
-                     "scale_m2", "metaf", "feat", "oslot", "mslot"):  # fmt: skip
+        for name in ("o_min", "o_max", "weight", "ring", "ring_n", "ring_pos", "metaf", "feat",
+                     "oslot", "mslot"):  # fmt: skip
             np.testing.assert_array_equal(getattr(r, name), getattr(small, name), err_msg=name)
         m = int(r.mslot[0])
         assert _table(r, m) == _table(small, m)
