@@ -67,7 +67,9 @@ M_ALT_PRUNED = 12
 M_NODE_DRIFTS = 13
 M_LEAVES = 14
 M_NO_OSLOT = 15  # 1: no observer slot may be allocated any more (memory limit reached)
-M_N = 16
+M_MAXDEPTH = 16  # deepest node ever created
+M_GROWABLE = 17  # 1: the arrays may still grow (tree_run then stops where room runs out)
+M_N = 18
 
 NEED_NODES, NEED_OSLOTS, NEED_MSLOTS = 1, 2, 4
 
@@ -1274,6 +1276,8 @@ def do_split(t, s, p, leaf, f, thr, means, stds, left, right):
             t.oslot[child] = alloc_oslot(t)  # -1 when none is left: the leaf waits for one
     t.meta[M_SPLITS] += 1
     t.meta[M_LEAVES] += 1
+    if t.depth[ln] > t.meta[M_MAXDEPTH]:
+        t.meta[M_MAXDEPTH] = t.depth[ln]
     return True
 
 
@@ -1308,6 +1312,16 @@ def best_split_for_feature_at(t, o, f, thr, means, stds, left, right):
 
 
 # ---------------------------------------------------------------------------------- the loop
+@njit(inline="always")
+def room_for_a_row(t):
+    """Enough free nodes and model slots for whatever one row can create: a split at its leaf
+    and, along its path, alternates started and alternate leaves split."""
+    depth = t.meta[M_MAXDEPTH] + 1
+    free_nodes = t.feat.shape[0] - t.meta[M_NODE_HWM] + t.meta[M_NODE_NFREE]
+    free_mslots = t.lr_w.shape[0] - t.meta[M_MSLOT_HWM] + t.meta[M_MSLOT_NFREE]
+    return free_nodes >= 3 * depth + 4 and free_mslots >= 2 * depth + 2
+
+
 @njit(inline="always")
 def row_error(prob, yrow, krow, thr):
     """Hamming error of a row's decisions over its known labels (0 when none is known)."""
@@ -1417,6 +1431,12 @@ def tree_run(
     ``rid0`` is the store id of row ``start`` (rows were appended to the store beforehand);
     ``out`` has one column per label of the label matrices (this tree writes its own columns).
 
+    Returns the row where it stopped: ``stop``, or, while the arrays may still grow
+    (``M_GROWABLE``), the first row that needs more room than is left (before that row is
+    touched) or the row after one that left a leaf waiting for an observer slot. The caller
+    grows the arrays and calls again from there: growth happens at the same rows whatever the
+    chunks, so the model does not depend on how rows are split into calls.
+
     Drift (``p.drift``): every node of the main tree on the row's path feeds its ADWIN with the
     row's Hamming error; a detection where the error went up starts an alternate subtree at a
     branch. An alternate learns and predicts in the background; once both it and the subtree
@@ -1451,6 +1471,8 @@ def tree_run(
     stack = np.zeros(t.feat.shape[0] + 2, dtype=np.int64)
     log_alpha = math.log(2.0 / p.switch_significance)
     for i in range(start, stop):
+        if do_learn and t.meta[M_GROWABLE] and not room_for_a_row(t):
+            return i
         root = t.meta[M_ROOT]
         a = indptr[i]
         b = indptr[i + 1]
@@ -1576,6 +1598,8 @@ def tree_run(
                     free_subtree(t, alt, stack)
                     t.meta[M_ALT_PRUNED] += 1
         clear_row(idx, xd, xz)
+        if do_learn and t.meta[M_GROWABLE] and t.meta[M_NEED] & NEED_OSLOTS:
+            return i + 1
     return stop
 
 

@@ -17,6 +17,7 @@ from streamlearn._kernels.rng import rng_state
 
 __all__ = [
     "TreeShape",
+    "run_tree",
     "pad_store",
     "prepare",
     "describe_tree",
@@ -206,24 +207,38 @@ def _free(capacity: int, hwm: int, nfree: int) -> int:
 def ensure_capacity(
     t: K.Tree, shape: TreeShape, budget_bytes: float, other_bytes: int = 0
 ) -> K.Tree:
-    """Grow the tree's arrays so the next kernel call has room, within ``budget_bytes``.
+    """Grow the tree's arrays so that the next rows have room, within ``budget_bytes``.
 
-    Nodes always grow (they are small). Model and observer slots grow by doubling while the
-    whole learner stays under the budget; past it, splits stop (no model slot) and waiting
-    leaves only get an observer slot when a less promising active leaf gives its own up.
+    Nodes and model slots grow (by doubling) until a row's worst case fits (see
+    :func:`~streamlearn._kernels.mltree.room_for_a_row`); observer slots grow for the leaves
+    waiting for one. Past the budget nothing grows (``M_GROWABLE`` is cleared): splits stop
+    when model slots run out, and waiting leaves only get an observer slot when a less
+    promising active leaf gives its own up.
     """
     m = t.meta
     m[K.M_NEED] = 0
+    depth = int(m[K.M_MAXDEPTH]) + 1
+    growable = True
     C = t.feat.shape[0]
-    if _free(C, m[K.M_NODE_HWM], m[K.M_NODE_NFREE]) < 8:
-        t = _grow(t, _NODE_FIELDS, 2 * C)
+    need_nodes = 3 * depth + 4 + 8
+    if _free(C, m[K.M_NODE_HWM], m[K.M_NODE_NFREE]) < need_nodes:
+        new_c = 2 * C
+        while _free(new_c, m[K.M_NODE_HWM], m[K.M_NODE_NFREE]) < need_nodes:
+            new_c *= 2
+        t = _grow(t, _NODE_FIELDS, new_c)
     used = tree_nbytes(t) + other_bytes
     M = t.lr_w.shape[0]
-    if _free(M, m[K.M_MSLOT_HWM], m[K.M_MSLOT_NFREE]) < 2:
-        extra = M * shape.mslot_bytes()
+    need_m = 2 * depth + 2
+    if _free(M, m[K.M_MSLOT_HWM], m[K.M_MSLOT_NFREE]) < need_m:
+        new_m = 2 * M
+        while _free(new_m, m[K.M_MSLOT_HWM], m[K.M_MSLOT_NFREE]) < need_m:
+            new_m *= 2
+        extra = (new_m - M) * shape.mslot_bytes()
         if used + extra <= budget_bytes:
-            t = _grow(t, _MSLOT_FIELDS, 2 * M)
+            t = _grow(t, _MSLOT_FIELDS, new_m)
             used += extra
+        else:
+            growable = False
     S = t.o_w.shape[0]
     waiting = int(np.count_nonzero((t.feat == -1) & (t.active == 1) & (t.oslot < 0)))
     if _free(S, m[K.M_OSLOT_HWM], m[K.M_OSLOT_NFREE]) < 2 + waiting:
@@ -232,9 +247,39 @@ def ensure_capacity(
         if used + extra <= budget_bytes:
             t = _grow(t, _OSLOT_FIELDS, grow_to)
             t.meta[K.M_NO_OSLOT] = 0
+        else:
+            growable = False
     if waiting:
         _assign_waiting(t)
+    t.meta[K.M_GROWABLE] = 1 if growable else 0
     return t
+
+
+def run_tree(
+    t: K.Tree, shape: TreeShape, budget_bytes: float, other_bytes: int, s: K.Store, p: K.Params,
+    csr: tuple[np.ndarray, np.ndarray, np.ndarray], Y: np.ndarray, Kmat: np.ndarray,
+    has_known: bool, rid0: int, a: int, b: int, out: np.ndarray, predict: bool, learn: bool,
+    cache: np.ndarray, cache_col: np.ndarray, kres: np.ndarray, zdata: np.ndarray,
+    znorm: np.ndarray,
+) -> K.Tree:  # fmt: skip
+    """Run a tree over rows ``a:b`` (prepared by :func:`prepare`), growing its arrays whenever
+    the kernel stops for room; returns the (possibly reallocated) tree."""
+    indptr, indices, data = csr
+    base = int(indptr[a])
+    pos = a
+    while True:
+        t = ensure_capacity(t, shape, budget_bytes, other_bytes)
+        k = pos - a
+        z0 = int(indptr[pos]) - base
+        pos = int(
+            K.tree_run(
+                t, s, p, indptr, indices, data, Y, Kmat, has_known, rid0 + k, pos, b, out,
+                predict, learn, cache[k:] if cache.shape[0] else cache, cache_col,
+                kres[k:] if kres.shape[0] else kres, zdata[z0:], znorm[k:],
+            )
+        )  # fmt: skip
+        if pos >= b:
+            return t
 
 
 def _promise(t: K.Tree, leaf: int) -> float:

@@ -322,12 +322,10 @@ class IHOMER(MultiLabelClassifier):
             order = sorted(self._trees.values(), key=lambda ct: not ct.warm)
             other = sum(TS.tree_nbytes(ct.state) for ct in self._trees.values())
             for ct in order:
-                ct.state = TS.ensure_capacity(
-                    ct.state, self._shape(len(ct.labels)), self._budget, other_bytes=other
-                )
-                K.tree_run(
-                    ct.state, self._store, p, indptr, indices, data, Y, Kmat, has_known,
-                    rid0, a, b, scratch, True, learn, cache, cache_col, kres, zdata, znorm,
+                ct.state = TS.run_tree(
+                    ct.state, self._shape(len(ct.labels)), self._budget, other, self._store, p,
+                    csr, Y, Kmat, has_known, rid0, a, b, scratch, True, learn, cache,
+                    cache_col, kres, zdata, znorm,
                 )  # fmt: skip
                 owned = ct.labels[self._owner[ct.labels] == ct.tid]
                 out[a:b, owned] = scratch[a:b, owned]
