@@ -204,12 +204,18 @@ def run(
 def run_growing(
     t: K.Tree, s: K.Store, p: K.Params, data: Data, start: int, stop: int, chunk: int = 64
 ) -> tuple[K.Tree, np.ndarray]:
-    """As MLHAT does: chunks of rows, the tree's arrays grown between kernel calls."""
+    """As MLHAT does: chunks of rows; the kernel stops where the tree needs room, the arrays
+    grow and it resumes (:func:`_treestate.run_tree`)."""
     out = np.zeros((data.n, data.Y.shape[1]))
+    csr = (data.indptr, data.indices, data.data)
     for a in range(start, stop, chunk):
         b = min(stop, a + chunk)
-        t = TS.ensure_capacity(t, shape_of(t), 1e12)
-        run(t, s, p, data, a, b, out=out)
+        rid0 = append(s, data, a, b)
+        zdata, znorm = TS.prepare(s, bool(p.dense), csr, a, b, True, rid0)
+        t = TS.run_tree(
+            t, shape_of(t), 1e12, 0, s, p, csr, data.Y, data.Kmat, data.known is not None,
+            rid0, a, b, out, True, True, NO_CACHE, NO_COLS, NO_CACHE, zdata, znorm,
+        )  # fmt: skip
     return t, out
 
 
