@@ -114,9 +114,13 @@ def test_quick_markdown_has_the_tables_the_averages_and_verdicts_from_the_number
         assert re.search(rf"\| emotions \| `{x['variant']}` \| {x['micro_f1']:.4f} \|", md)
 
 
-def test_markdown_is_a_pure_function_of_the_json(quick):
+def test_markdown_is_a_pure_function_of_the_json(quick, tmp_path):
     md, rep = quick
     assert R.render_markdown(rep) == md
+    js, out = tmp_path / "r.json", tmp_path / "r.md"
+    js.write_text(json.dumps(rep), encoding="utf-8")
+    assert main(["bench-report", "--from-json", str(js), "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == md
 
 
 def test_missing_data_set_is_a_clear_error(datasets_dir, tmp_path, capsys):
