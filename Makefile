@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-unit lint format kafka-up kafka-down bench bench-drift clean
+.PHONY: install run test test-unit lint format kafka-up kafka-down bench bench-drift clean clean-cache
 
 $(STAMP): pyproject.toml docker/requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ kafka-up: install
 
 kafka-down:
 	docker/local/kafka.sh down
+
+## Drop numba's compiled-kernel cache (needed after changing a kernel that others inline).
+clean-cache:
+	find streamlearn consumers -name '*.nbi' -delete -o -name '*.nbc' -delete
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache var

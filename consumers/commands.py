@@ -17,12 +17,19 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "replay",
-        help="produce an ARFF stream into Kafka as service events (labels inline, delayed or none)",
+        help="produce an ARFF stream (or the synthetic stream) into Kafka as service events",
         description="Replay a (MEKA) ARFF file into the events topic, one JSON event per row "
-        "(key = id). Labels go inside the event (--labels inline), to the labels topic N events "
-        "later (--labels delayed), or nowhere (--labels none).",
+        "(key = id); or, with --synthetic, the endless seeded synthetic stream of the embedded "
+        "service (shape, seed and planted drift period from STREAMLEARN_SYNTH_* and "
+        "STREAMLEARN_SEED). Labels go inside the event (--labels inline), to the labels topic N "
+        "events later (--labels delayed), or nowhere (--labels none).",
     )
-    p.add_argument("file", help="ARFF file (.arff or .arff.gz)")
+    p.add_argument("file", nargs="?", help="ARFF file (.arff or .arff.gz)")
+    p.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="replay the synthetic stream instead of a file (endless: stop it or give --limit)",
+    )
     p.add_argument(
         "--kafka", metavar="BOOTSTRAP", help="broker (default $STREAMLEARN_KAFKA_BOOTSTRAP)"
     )
@@ -76,6 +83,9 @@ def _replay(args: argparse.Namespace) -> int:
     if not settings.kafka_bootstrap:
         print("streamlearn replay: give --kafka BOOTSTRAP", file=sys.stderr)
         return 2
+    if bool(args.file) == bool(args.synthetic):
+        print("streamlearn replay: give an ARFF file or --synthetic (not both)", file=sys.stderr)
+        return 2
     n = replay(
         args.file,
         bootstrap=settings.kafka_bootstrap,
@@ -88,6 +98,7 @@ def _replay(args: argparse.Namespace) -> int:
         loop=args.loop,
         names=args.features == "names",
         id_prefix=args.id_prefix,
+        synthetic=settings if args.synthetic else None,
     )
     print(f"replayed {n} events", file=sys.stderr)
     return 0

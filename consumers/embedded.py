@@ -10,6 +10,10 @@ the same exactly-once effect on the model as in Kafka mode.
 
 With ``label_delay = D > 0`` events are sent without labels and their labels arrive as a
 ``labels`` record D events later (through the pending store, as late labels do in Kafka mode).
+
+``streamlearn_consumer_lag{topic="embedded.events", partition="0"}`` is the number of events
+the replay schedule (``rate`` events/s) has made due that the runner has not read yet: it grows
+when learning cannot keep up with the rate, like a Kafka consumer's lag behind a producer.
 """
 
 from __future__ import annotations
@@ -232,12 +236,20 @@ class EmbeddedRunner:
             delay,
         )
         batch_max = s.poll_max_records
+        # consumer lag of the embedded source: the events its schedule (``rate``) has made
+        # available and the runner has not read yet — what a Kafka consumer's lag is when a
+        # producer writes at that rate; 0 with rate 0 (events are generated on demand)
+        lag = None if self.metrics is None else self.metrics.consumer_lag.labels(EVENTS_TOPIC, "0")
+        if lag is not None:
+            lag.set(0)
         t0 = time.perf_counter()
         sent = 0  # events sent since t0
         first = True
         while not self.stop_event.is_set():
             if s.rate > 0:
                 due = int((time.perf_counter() - t0) * s.rate) - sent
+                if lag is not None:
+                    lag.set(max(due, 0))
                 if due <= 0:
                     self.stop_event.wait(min(0.05, 1.0 / s.rate))
                     continue

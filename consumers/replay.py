@@ -1,7 +1,9 @@
-"""Feed a multi-label stream into Kafka as service events (``streamlearn replay``)."""
+"""Feed a multi-label stream (an ARFF file or the synthetic stream) into Kafka as service events
+(``streamlearn replay``)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -14,7 +16,7 @@ import numpy as np
 
 from streamlearn.base.arrays import CSR
 
-__all__ = ["encode_rows", "replay"]
+__all__ = ["arff_records", "encode_rows", "replay", "synthetic_records"]
 
 log = logging.getLogger("streamlearn.replay")
 
@@ -59,8 +61,68 @@ def encode_rows(
         yield eid, json.dumps(body, separators=(",", ":")).encode(), true
 
 
-def replay(
+def arff_records(
     path: str | Path,
+    *,
+    loop: bool = False,
+    names: bool = False,
+    with_labels: bool = True,
+    id_prefix: str = "",
+) -> Iterator[tuple[str, bytes, list[str]]]:
+    """``(id, event JSON, true label names)`` of the rows of an ARFF file (cycling when ``loop``:
+    ids then carry the cycle number, ``<prefix><cycle>-<row>``)."""
+    from streamlearn.stream import load_arff
+
+    ds = load_arff(path)
+    features = [str(f) for f in ds.schema.features]
+    label_names = [str(lab) for lab in ds.schema.labels]
+    if len(ds.Y) == 0:
+        raise ValueError(f"{path}: no instances")
+    cycle = 0
+    while True:
+        yield from encode_rows(
+            ds.X,
+            ds.Y,
+            features,
+            label_names,
+            names=names,
+            with_labels=with_labels,
+            id_prefix=f"{id_prefix}{cycle}-" if loop else id_prefix,
+        )
+        cycle += 1
+        if not loop:
+            return
+
+
+def synthetic_records(
+    settings: Any,
+    *,
+    names: bool = False,
+    with_labels: bool = True,
+    id_prefix: str = "",
+) -> Iterator[tuple[str, bytes, list[str]]]:
+    """The endless synthetic stream of the embedded service (``STREAMLEARN_SYNTH_*`` shape,
+    ``STREAMLEARN_SEED``, a planted drift every ``STREAMLEARN_SYNTH_DRIFT_EVERY`` events) as
+    ``(id, event JSON, true label names)``; ids are ``<prefix><position>``."""
+    from consumers.embedded import synthetic_source
+
+    source = synthetic_source(settings)
+    features = [str(f) for f in source.schema.features]
+    lab = np.asarray([str(name) for name in source.schema.labels], dtype=object)
+    for i, (x, y) in enumerate(source.rows(0)):
+        eid = f"{id_prefix}{i}"
+        true = lab[y.astype(bool)].tolist()
+        body: dict[str, Any] = {
+            "id": eid,
+            "x": dict(zip(features, x.tolist())) if names else x.tolist(),
+        }
+        if with_labels:
+            body["labels"] = true
+        yield eid, json.dumps(body, separators=(",", ":")).encode(), true
+
+
+def replay(
+    path: str | Path | None,
     *,
     bootstrap: str,
     topic: str,
@@ -72,51 +134,43 @@ def replay(
     loop: bool = False,
     names: bool = False,
     id_prefix: str = "",
+    synthetic: Any = None,
 ) -> int:
-    """Produce the rows of an ARFF file as events; return how many were sent."""
+    """Produce the rows of an ARFF file (or, with ``synthetic`` = a
+    :class:`~streamlearn.settings.Settings`, the endless synthetic stream it describes) as
+    events; return how many were sent."""
     from kafka import KafkaProducer
 
-    from streamlearn.stream import load_arff
-
-    ds = load_arff(path)
-    features = [str(f) for f in ds.schema.features]
-    label_names = [str(lab) for lab in ds.schema.labels]
-    n = len(ds.Y)
-    if n == 0:
-        raise ValueError(f"{path}: no instances")
+    with_labels = labels == "inline"
+    if synthetic is not None:
+        records = synthetic_records(
+            synthetic, names=names, with_labels=with_labels, id_prefix=id_prefix
+        )
+    elif path is not None:
+        records = arff_records(
+            path, loop=loop, names=names, with_labels=with_labels, id_prefix=id_prefix
+        )
+    else:
+        raise ValueError("replay needs an ARFF file or a synthetic stream")
+    first = next(records, None)  # reads the file (and fails) before connecting
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10)
     owed: deque[tuple[str, list[str]]] = deque()
     sent = 0
     t0 = time.perf_counter()
     try:
-        cycle = 0
-        while True:
-            for eid, value, true in encode_rows(
-                ds.X,
-                ds.Y,
-                features,
-                label_names,
-                names=names,
-                with_labels=labels == "inline",
-                id_prefix=f"{id_prefix}{cycle}-" if loop else id_prefix,
-            ):
-                if limit is not None and sent >= limit:
-                    break
-                if rate > 0:
-                    wait = t0 + sent / rate - time.perf_counter()
-                    if wait > 0:
-                        time.sleep(wait)
-                producer.send(topic, value=value, key=eid.encode())
-                sent += 1
-                if labels == "delayed":
-                    owed.append((eid, true))
-                    if len(owed) > label_delay:
-                        _send_labels(producer, labels_topic, *owed.popleft())
-            else:
-                cycle += 1
-                if loop:
-                    continue
-            break
+        for eid, value, true in itertools.chain([first] if first else [], records):
+            if limit is not None and sent >= limit:
+                break
+            if rate > 0:
+                wait = t0 + sent / rate - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+            producer.send(topic, value=value, key=eid.encode())
+            sent += 1
+            if labels == "delayed":
+                owed.append((eid, true))
+                if len(owed) > label_delay:
+                    _send_labels(producer, labels_topic, *owed.popleft())
         while owed:
             _send_labels(producer, labels_topic, *owed.popleft())
         producer.flush(60)

@@ -92,6 +92,7 @@ class WorkerState(ServiceState):
 def main() -> int:
     from prometheus_client import CollectorRegistry, generate_latest
 
+    from consumers.codecs import REASONS
     from consumers.processor import resolve_learner_name
     from consumers.service import build_runner, configure_logging
     from streamlearn.observability.metrics import ServiceMetrics
@@ -106,6 +107,7 @@ def main() -> int:
     mode = "kafka" if settings.kafka_bootstrap else "embedded"
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry, part="stream")
+    metrics.init_dlq(REASONS)  # every reason at 0: rate() and alerts see the first record
     state = WorkerState(channel, mode, resolve_learner_name(settings.learner))
     runner = build_runner(settings, state, metrics)
 

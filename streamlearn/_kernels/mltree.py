@@ -140,8 +140,10 @@ Store = namedtuple(
         "start",  # int64 (G,) absolute position of its first entry
         "length",  # int64 (G,)
         "norm",  # float64 (G,) Euclidean norm of the raw row
+        "znorm",  # float64 (G,) norm of the row as the learners saw it (standardised if dense)
         "idx",  # int64 (E,) entry ring: feature indices
         "val",  # float64 (E,) entry ring: values
+        "zval",  # float64 (E,) entry ring: the values as the learners saw them (for kNN)
         "y",  # uint8 (G, L)
         "known",  # uint8 (G, L)
         "meta",  # int64 (2,): next id, entries written
@@ -172,6 +174,7 @@ Params = namedtuple(
         "switch_significance",  # significance of the alternate-vs-main comparison
         "drift_window",  # instances both subtrees must see before they are compared
         "threshold",  # probability above which a label is predicted (for the error signal)
+        "global_recent",  # 1: kNN and recency look at the stream's recent rows, 0: the leaf's
     ],
 )
 
@@ -196,11 +199,13 @@ def store_append(s, indptr, indices, data, Y, K, has_known, start, stop):
             s.idx[q] = indices[a + e]
             v = data[a + e]
             s.val[q] = v
+            s.zval[q] = v
             nrm += v * v
         s.seq[slot] = rid
         s.start[slot] = pos
         s.length[slot] = n
         s.norm[slot] = math.sqrt(nrm)
+        s.znorm[slot] = s.norm[slot]
         for j in range(L):
             s.y[slot, j] = Y[i, j]
             s.known[slot, j] = K[i, j] if has_known else 1
@@ -209,7 +214,7 @@ def store_append(s, indptr, indices, data, Y, K, has_known, start, stop):
     return first
 
 
-@njit
+@njit(inline="always")
 def store_slot(s, rid):
     """Slot of row ``rid`` if it is still whole in the store, else -1."""
     if rid < 0:
@@ -451,6 +456,19 @@ def update_scaling(t, idx, val):
 
 
 @njit
+def remember_standardised(s, rid, zv, norm_x):
+    """Keep a dense row's standardised values (as predicted with) for later similarities."""
+    slot = store_slot(s, rid)
+    if slot < 0:
+        return
+    E = s.idx.shape[0]
+    q0 = s.start[slot] % E
+    for j in range(s.length[slot]):
+        s.zval[(q0 + j) % E] = zv[j]
+    s.znorm[slot] = norm_x
+
+
+@njit
 def route(t, node, xd):
     """The leaf reached from ``node`` by the raw row scattered in ``xd``."""
     while t.feat[node] >= 0:
@@ -470,13 +488,13 @@ def _sigmoid(z):
     return ez / (1.0 + ez)
 
 
-@njit
+@njit(inline="always")
 def leaf_prior(t, leaf, c):
     k = t.kw[leaf, c]
     return t.lw[leaf, c] / k if k > 0.0 else 0.0
 
 
-@njit
+@njit(inline="always")
 def predict_lr(t, m, idx, zval, pm):
     """Per-label logistic regression of model slot ``m`` on the scaled row, into ``pm[LR]``."""
     Lc = t.label_map.shape[0]
@@ -492,11 +510,34 @@ def predict_lr(t, m, idx, zval, pm):
         pm[LR, c] = _sigmoid(pm[LR, c])
 
 
+@njit(inline="always")
+def recent_count(t, p, m, cur):
+    """How many recent rows the kNN and recency models may look at (newest first)."""
+    if p.global_recent:
+        return min(t.ring.shape[1], cur)
+    return t.ring_n[m]
+
+
+@njit(inline="always")
+def recent_rid(t, p, m, cur, back):
+    """Store id of the ``back``-th most recent row: of the stream (rows before ``cur``, the id of
+    the row being predicted) or of the leaf."""
+    if p.global_recent:
+        return cur - back
+    W = t.ring.shape[1]
+    return t.ring[m, (t.ring_pos[m] - back) % W]
+
+
 @njit
 def predict_knn(
-    t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow
+    t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow, cur, kres
 ):
-    """kNN (cosine) over the leaf's recent rows: per-label vote of the k nearest; False if none.
+    """kNN (cosine) over the recent rows: per-label vote of the k nearest; False if none.
+
+    With ``p.global_recent`` the candidates are the stream's latest rows, the same for every
+    leaf of every tree: ``kres[crow]`` (``[count, slots..., similarities...]``, count -1 = not
+    computed yet; a (0, 0) array disables it) keeps the neighbours found for a row so that the
+    other trees of a forest reuse them.
 
     ``cache[crow, cache_col[slot]]`` memoises similarities between the current row and store
     rows across the trees of a forest (NaN = not computed; ``cache_col[slot] < 0``: not cached;
@@ -508,11 +549,17 @@ def predict_knn(
     kk = int(p.knn_k)
     k = sims.shape[0]  # 4 * knn_k candidates, so that each label finds k neighbours knowing it
     nfound = 0
-    W = t.ring.shape[1]
-    n = t.ring_n[m]
+    shared = p.global_recent and kres.shape[0] > 0
+    n = recent_count(t, p, m, cur)
+    if shared and kres[crow, 0] >= 0.0:
+        nfound = int(kres[crow, 0])
+        for i in range(nfound):
+            ids[i] = int(kres[crow, 1 + i])
+            sims[i] = kres[crow, 1 + k + i]
+        n = 0  # nothing left to search
     # newest first, so that on equal similarity the more recent row wins
     for back in range(1, n + 1):
-        rid = t.ring[m, (t.ring_pos[m] - back) % W]
+        rid = recent_rid(t, p, m, cur, back)
         slot = store_slot(s, rid)
         if slot < 0:
             continue
@@ -520,7 +567,7 @@ def predict_knn(
         if col >= 0 and not math.isnan(cache[crow, col]):
             sim = cache[crow, col]
         else:
-            sim = _similarity(t, s, p, slot, xz, norm_x, inv_std, shift)
+            sim = _similarity(s, slot, xz, norm_x)
             if col >= 0:
                 cache[crow, col] = sim
         # insertion into the top-k (descending similarity, stable)
@@ -537,6 +584,11 @@ def predict_knn(
             pos -= 1
         sims[pos] = sim
         ids[pos] = slot
+    if shared and kres[crow, 0] < 0.0:
+        kres[crow, 0] = nfound
+        for i in range(nfound):
+            kres[crow, 1 + i] = ids[i]
+            kres[crow, 1 + k + i] = sims[i]
     if nfound == 0:
         return False
     for c in range(Lc):
@@ -580,52 +632,35 @@ def predict_knn(
 
 
 @njit(fastmath=True)
-def _dense_dot(val, q0, d, inv_std, shift, xz):
-    """(z . x, |z|^2) for a stored dense row ``val[q0:q0+d]`` standardised as z = v*w - c.
-
-    ``fastmath`` lets the reductions vectorise; only the summation order changes.
-    """
+def _contiguous_dot(zval, q0, xz):
+    """``zval[q0:q0+d] . xz`` for a stored dense row (``fastmath`` lets it vectorise; only
+    the summation order changes)."""
     dot = 0.0
-    nr = 0.0
-    for f in range(d):
-        z = val[q0 + f] * inv_std[f] - shift[f]
-        dot += z * xz[f]
-        nr += z * z
-    return dot, nr
+    for f in range(xz.shape[0]):
+        dot += zval[q0 + f] * xz[f]
+    return dot
 
 
-@njit
-def _similarity(t, s, p, slot, xz, norm_x, inv_std, shift):
-    """Cosine similarity between the current (scaled) row and a stored row."""
+@njit(inline="always")
+def _similarity(s, slot, xz, norm_x):
+    """Cosine similarity between the current row and a stored one, both as the learners see
+    them: standardised (dense data; a stored row keeps the standardisation of the moment it
+    was learned) or raw (sparse data)."""
     E = s.idx.shape[0]
-    dot = 0.0
     q0 = s.start[slot] % E
     n_e = s.length[slot]
+    nr = s.znorm[slot]
+    if nr <= 0.0 or norm_x <= 0.0:
+        return 0.0
+    if n_e == xz.shape[0] and q0 + n_e <= E:  # a whole dense row, not wrapped
+        return _contiguous_dot(s.zval, q0, xz) / (nr * norm_x)
+    dot = 0.0
     seg1 = min(n_e, E - q0)
-    d = xz.shape[0]
-    if p.dense and n_e == d and seg1 == n_e and t.metaf[MF_SCALE_N] > 1.0:
-        dot, nr = _dense_dot(s.val, q0, d, inv_std, shift, xz)
-        nr = math.sqrt(nr)
-    elif p.dense:
-        nr = 0.0
-        scaled = t.metaf[MF_SCALE_N] > 1.0
-        for part in range(2):
-            qa = q0 if part == 0 else 0
-            qb = q0 + seg1 if part == 0 else n_e - seg1
-            for q in range(qa, qb):
-                f = s.idx[q]
-                z = (s.val[q] - t.scale_mean[f]) * inv_std[f] if scaled else 0.0
-                dot += z * xz[f]
-                nr += z * z
-        nr = math.sqrt(nr)
-    else:
-        for part in range(2):
-            qa = q0 if part == 0 else 0
-            qb = q0 + seg1 if part == 0 else n_e - seg1
-            for q in range(qa, qb):
-                dot += s.val[q] * xz[s.idx[q]]
-        nr = s.norm[slot]
-    return dot / (nr * norm_x) if nr > 0.0 and norm_x > 0.0 else 0.0
+    for q in range(q0, q0 + seg1):
+        dot += s.zval[q] * xz[s.idx[q]]
+    for q in range(0, n_e - seg1):
+        dot += s.zval[q] * xz[s.idx[q]]
+    return dot / (nr * norm_x)
 
 
 @njit
@@ -705,7 +740,7 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
     return True
 
 
-@njit
+@njit(inline="always")
 def negligible(t, m, i, mask, eta, skip_below):
     """True when model ``i``'s mixture weight at model slot ``m`` is below ``skip_below`` for
     every label: its loss exceeds the best enabled model's by more than ``-log(skip_below)/eta``."""
@@ -726,7 +761,7 @@ def negligible(t, m, i, mask, eta, skip_below):
 @njit
 def predict_leaf(
     t, s, p, leaf, idx, zval, xz, norm_x, inv_std, shift, val, pm, valid, out, sims, ids, nb_logit,
-    cache, cache_col, crow,
+    cache, cache_col, crow, cur, kres,
 ):  # fmt: skip
     """Per-label probabilities of the leaf's mixture of models; ``pm``/``valid`` get each model's."""
     Lc = t.label_map.shape[0]
@@ -751,14 +786,13 @@ def predict_leaf(
         for c in range(Lc):
             pm[MC, c] = t.ls_bits[m, best, c]
         valid[MC] = 1
-    # recency: per label, its value in the latest row of this leaf where it was known
+    # recency: per label, its value in the latest recent row where it was known
     if (mask >> REC) & 1:
-        W = t.ring.shape[1]
         missing = Lc
         for c in range(Lc):
             pm[REC, c] = -1.0
-        for back in range(1, t.ring_n[m] + 1):
-            slot = store_slot(s, t.ring[m, (t.ring_pos[m] - back) % W])
+        for back in range(1, recent_count(t, p, m, cur) + 1):
+            slot = store_slot(s, recent_rid(t, p, m, cur, back))
             if slot < 0:
                 continue
             valid[REC] = 1
@@ -773,8 +807,9 @@ def predict_leaf(
                 pm[REC, c] = leaf_prior(t, leaf, c)
     if (mask >> KNN) & 1 or (mask >> KNN_LS) & 1:
         if predict_knn(
-            t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow
-        ):
+            t, s, p, m, leaf, xz, norm_x, inv_std, shift, pm, sims, ids, cache, cache_col, crow,
+            cur, kres,
+        ):  # fmt: skip
             valid[KNN] = (mask >> KNN) & 1
             valid[KNN_LS] = (mask >> KNN_LS) & 1
     if (mask >> NB) & 1 and o >= 0:
@@ -1212,7 +1247,7 @@ def best_split_for_feature_at(t, o, f, thr, means, stds, left, right):
 
 
 # ---------------------------------------------------------------------------------- the loop
-@njit
+@njit(inline="always")
 def row_error(prob, yrow, krow, thr):
     """Hamming error of a row's decisions over its known labels (0 when none is known)."""
     n = 0
@@ -1310,6 +1345,7 @@ def tree_run(
     do_learn,
     cache,
     cache_col,
+    kres,
 ):
     """Process rows ``start:stop`` in order: predict each (into ``out``), then learn it.
 
@@ -1362,11 +1398,14 @@ def tree_run(
         val = data[a:b]
         zv = zval[: b - a]
         crow = i - start
+        # id of this row in the store when it is being learned; otherwise rows up to the store's
+        # newest are all in the past
+        cur = rid0 + crow if do_learn else s.meta[0]
         norm_x = prepare_row(t, p, idx, val, xd, xz, zv, inv_std, shift)
         leaf = route(t, root, xd)
         predict_leaf(
             t, s, p, leaf, idx, zv, xz, norm_x, inv_std, shift, val, pm, valid, prob, sims, ids,
-            nb_logit, cache, cache_col, crow,
+            nb_logit, cache, cache_col, crow, cur, kres,
         )  # fmt: skip
         if do_predict:
             for c in range(Lc):
@@ -1423,6 +1462,7 @@ def tree_run(
             t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid, grad, pos_list,
         )  # fmt: skip
         if p.dense:  # unweighted: identical in every tree of a forest
+            remember_standardised(s, rid, zv, norm_x)
             update_scaling(t, idx, val)
         if w > 0.0:
             t.metaf[MF_WEIGHT] += w
@@ -1441,7 +1481,7 @@ def tree_run(
             aleaf = route(t, alt, xd)
             predict_leaf(
                 t, s, p, aleaf, idx, zv, xz, norm_x, inv_std, shift, val, pm2, valid2, prob2, sims,
-                ids, nb_logit, cache, cache_col, crow,
+                ids, nb_logit, cache, cache_col, crow, cur, kres,
             )  # fmt: skip
             err_alt = row_error(prob2, yrow, krow, p.threshold)
             learn_path(t, s, p, alt, aleaf, xd, w, yrow, krow)

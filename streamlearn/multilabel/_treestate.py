@@ -257,8 +257,10 @@ def new_store(rows: int, entries: int, n_labels: int) -> K.Store:
         start=np.zeros(rows, np.int64),
         length=np.zeros(rows, np.int64),
         norm=np.zeros(rows),
+        znorm=np.zeros(rows),
         idx=np.zeros(entries, np.int64),
         val=np.zeros(entries),
+        zval=np.zeros(entries),
         y=np.zeros((rows, n_labels), np.uint8),
         known=np.zeros((rows, n_labels), np.uint8),
         meta=np.zeros(2, np.int64),
@@ -276,6 +278,7 @@ def ensure_store(s: K.Store, nnz: int, n_rows: int) -> K.Store:
     new_e = max(need, 2 * E)
     idx = np.zeros(new_e, np.int64)
     val = np.zeros(new_e)
+    zval = np.zeros(new_e)
     start = s.start.copy()
     written = int(s.meta[1])
     seq = s.seq.copy()
@@ -292,11 +295,12 @@ def ensure_store(s: K.Store, nnz: int, n_rows: int) -> K.Store:
         src = (s.start[slot] + np.arange(n)) % E
         idx[pos : pos + n] = s.idx[src]
         val[pos : pos + n] = s.val[src]
+        zval[pos : pos + n] = s.zval[src]
         start[slot] = pos
         pos += n
     meta = s.meta.copy()
     meta[1] = pos
-    return s._replace(idx=idx, val=val, start=start, seq=seq, meta=meta)
+    return s._replace(idx=idx, val=val, zval=zval, start=start, seq=seq, meta=meta)
 
 
 # ---------------------------------------------------------------------------------- inputs

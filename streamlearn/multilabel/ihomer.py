@@ -306,7 +306,7 @@ class IHOMER(MultiLabelClassifier):
         has_known = known is not None
         Kmat = known.astype(np.uint8) if has_known else np.zeros((0, 0), np.uint8)
         p = self._params_
-        knn = bool((int(p.models_mask) >> K.KNN) & 1)
+        knn = bool((int(p.models_mask) >> K.KNN) & 1 or (int(p.models_mask) >> K.KNN_LS) & 1)
         a = 0
         while a < n:
             b = min(n, a + _CHUNK)
@@ -316,9 +316,12 @@ class IHOMER(MultiLabelClassifier):
             if learn:
                 self._store = TS.ensure_store(self._store, int(indptr[b] - indptr[a]), b - a)
                 rid0 = K.store_append(self._store, indptr, indices, data, Y, Kmat, has_known, a, b)
-            cache, cache_col = _NO_CACHE, _NO_COLS
+            cache, cache_col, kres = _NO_CACHE, _NO_COLS, _NO_CACHE
             if knn and len(self._trees) > 1:
-                cache, cache_col = self._similarity_cache(rid0 if learn else -1, b - a)
+                if p.global_recent:  # one neighbour search per row, shared by every tree
+                    kres = np.full((b - a, 1 + 2 * 4 * max(self.tree.knn_k, 1)), -1.0)
+                else:
+                    cache, cache_col = self._similarity_cache(rid0 if learn else -1, b - a)
             # owners first (their predictions are the model's), then background trees
             order = sorted(self._trees.values(), key=lambda ct: not ct.warm)
             other = sum(TS.tree_nbytes(ct.state) for ct in self._trees.values())
@@ -328,7 +331,7 @@ class IHOMER(MultiLabelClassifier):
                 )
                 K.tree_run(
                     ct.state, self._store, p, indptr, indices, data, Y, Kmat, has_known,
-                    rid0, a, b, scratch, True, learn, cache, cache_col,
+                    rid0, a, b, scratch, True, learn, cache, cache_col, kres,
                 )  # fmt: skip
                 owned = ct.labels[self._owner[ct.labels] == ct.tid]
                 out[a:b, owned] = scratch[a:b, owned]

@@ -64,7 +64,11 @@ class MLHAT(MultiLabelClassifier):
     knn_k
         Neighbours of the kNN leaf model.
     knn_window
-        Recent instances each leaf keeps for its kNN and recency models.
+        Recent instances the kNN and recency models look at.
+    recent_scope
+        ``"stream"``: the kNN and recency models look at the stream's latest instances (the
+        same for every leaf, so splits do not thin them out); ``"leaf"``: at the latest
+        instances that reached the leaf.
     learning_rate
         SGD step of the logistic leaf models (``None``: 0.05 on dense data, 0.3 on sparse).
     loss_decay
@@ -119,6 +123,7 @@ class MLHAT(MultiLabelClassifier):
         leaf_models: tuple[str, ...] = K.MODEL_NAMES,
         knn_k: int = 4,
         knn_window: int = 170,
+        recent_scope: str = "stream",
         learning_rate: float | None = None,
         loss_decay: float = 0.98,
         hedge_eta: float = 5.0,
@@ -146,6 +151,9 @@ class MLHAT(MultiLabelClassifier):
             raise ValueError(f"unknown leaf models {sorted(unknown)}; choose from {K.MODEL_NAMES}")
         self.knn_k = knn_k
         self.knn_window = knn_window
+        if recent_scope not in ("stream", "leaf"):
+            raise ValueError(f"recent_scope must be 'stream' or 'leaf', not {recent_scope!r}")
+        self.recent_scope = recent_scope
         self.learning_rate = learning_rate
         self.loss_decay = loss_decay
         self.hedge_eta = hedge_eta
@@ -227,7 +235,7 @@ class MLHAT(MultiLabelClassifier):
             )
             K.tree_run(
                 self._tree, self._store, params, indptr, indices, data, Y, Kmat, has_known,
-                rid0, a, b, out, predict, learn, _NO_CACHE, _NO_COLS,
+                rid0, a, b, out, predict, learn, _NO_CACHE, _NO_COLS, _NO_CACHE,
             )  # fmt: skip
         return out
 
@@ -280,6 +288,7 @@ def tree_params(model: MLHAT, *, dense: bool) -> K.Params:
         switch_significance=float(model.switch_significance),
         drift_window=float(model.drift_window_threshold),
         threshold=float(model.threshold),
+        global_recent=float(model.recent_scope == "stream"),
     )
 
 

@@ -25,7 +25,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -235,6 +235,19 @@ class ServiceMetrics:
         )
         self.model_labels = gauge("model_labels", "Labels in the model's label space.")
 
+    def init_dlq(
+        self, reasons: Iterable[str], sources: Iterable[str] = ("events", "labels")
+    ) -> None:
+        """Export ``streamlearn_dlq_total`` at 0 for every reason and source from the start.
+
+        A counter series that appears with its first increment hides that increment from
+        ``rate()``/``increase()`` (and from alerts); series whose label values are known in
+        advance are therefore created at 0 (the Prometheus instrumentation practice).
+        """
+        for reason in reasons:
+            for source in sources:
+                self.dlq.labels(reason, source)
+
     def shard(self, shard: str) -> ShardMetrics:
         """The per-shard series of ``shard`` (created on first use)."""
         out = self._shards.get(shard)
@@ -295,6 +308,11 @@ class ShardMetrics:
         self.model_memory = m.model_memory.labels(shard)
         self.model_version = m.model_version.labels(shard)
         self.model_labels = m.model_labels.labels(shard)
+        # counters whose label values are known: exported at 0 from the start (see init_dlq)
+        for reason in ("ttl", "size"):
+            m.pending_evictions.labels(shard, reason)
+        for outcome in ("ok", "error"):
+            m.snapshots.labels(shard, outcome)
 
     def evicted(self, reason: str, n: int = 1) -> None:
         if n:

@@ -52,6 +52,12 @@ class TwinStore:
         self.next_id = 0
         self.written = 0
         self.dropped: set[int] = set()
+        # values of a row as the learners saw it when it was learned (standardised dense rows)
+        self.seen: dict[int, list[float]] = {}
+
+    def remember(self, rid: int, z: list[float]) -> None:
+        """Record the standardised values a dense row was predicted with, at learning time."""
+        self.seen[rid] = list(z)
 
     def append(self, idx: list[int], val: list[float], y: list[int], known: list[int]) -> int:
         rid = self.next_id
@@ -432,7 +438,10 @@ def twin_knn(
 ) -> list[tuple[int, float]]:
     """The ``k`` readable recent rows most cosine-similar to ``query``, most similar first; on
     equal similarity the more recent row first. Returns (rid, similarity) pairs. (The leaf
-    model takes ``4 * knn_k`` candidates, so that each label finds ``knn_k`` that know it.)"""
+    model takes ``4 * knn_k`` candidates, so that each label finds ``knn_k`` that know it.)
+
+    The query is standardised with the current statistics (dense); a stored row keeps the
+    values it was learned with (``store.seen``; raw when it was never learned, or sparse)."""
     qz = scaled_row(query, dense, scaling)
     qmap = dict(zip(query[0], qz))
     qn = math.sqrt(sum(z * z for z in qz))
@@ -441,7 +450,7 @@ def twin_knn(
         if not store.valid(rid):
             continue
         idx, val, _, _ = store.rows[rid]
-        rz = scaled_row((idx, val), dense, scaling)
+        rz = store.seen.get(rid, val)
         dot = 0.0
         for f, z in zip(idx, rz):
             dot += z * qmap.get(f, 0.0)
@@ -450,6 +459,14 @@ def twin_knn(
         cands.append((rid, sim))
     cands.sort(key=lambda t: -t[1])  # stable: newest first among equals
     return cands[:k]
+
+
+def twin_remember_learned(store: TwinStore, rows: list[Row], first: int, d: int) -> None:
+    """``store.seen`` for dense rows ``rows`` (ids ``first``, ``first + 1``...) learned in order,
+    each standardised with the statistics of the rows learned before it."""
+    for i, row in enumerate(rows):
+        mean, m2 = twin_scaling(rows[:i], d)
+        store.remember(first + i, scaled_row(row, True, Scaling(mean, m2, float(i))))
 
 
 def twin_knn_vote(

@@ -41,6 +41,8 @@ def make_params(dense: bool, **overrides: Any) -> K.Params:
     p = MLHAT().set_schema(schema)._params()
     if "drift" in p._fields:
         overrides.setdefault("drift", 0.0)
+    if "global_recent" in p._fields:
+        overrides.setdefault("global_recent", 0.0)  # the twin models the leaves' own rings
     return p._replace(**{k: float(v) for k, v in overrides.items()})
 
 
@@ -176,6 +178,7 @@ def run(
     t: K.Tree, s: K.Store, p: K.Params, data: Data, start: int, stop: int, *,
     predict: bool = True, learn: bool = True, out: np.ndarray | None = None,
     cache: np.ndarray = NO_CACHE, cache_col: np.ndarray = NO_COLS, rid0: int | None = None,
+    kres: np.ndarray = NO_CACHE,
 ) -> np.ndarray:  # fmt: skip
     """Append rows ``start:stop`` to the store (when learning, unless their first store id
     ``rid0`` is given: appended already) and run the tree over them."""
@@ -185,7 +188,7 @@ def run(
         rid0 = append(s, data, start, stop) if learn else 0
     K.tree_run(
         t, s, p, data.indptr, data.indices, data.data, data.Y, data.Kmat, data.known is not None,
-        rid0, start, stop, out, predict, learn, cache, cache_col,
+        rid0, start, stop, out, predict, learn, cache, cache_col, kres,
     )  # fmt: skip
     return out
 
