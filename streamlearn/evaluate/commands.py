@@ -1,4 +1,4 @@
-"""``streamlearn evaluate`` and ``streamlearn bench`` (``datasets`` is in :mod:`streamlearn.stream`).
+"""``streamlearn evaluate``, ``streamlearn bench`` (and ``bench-report``, from :mod:`.report`) (``datasets`` is in :mod:`streamlearn.stream`).
 
 Light to import: the data readers, learners and matplotlib are imported inside the handlers.
 """
@@ -90,6 +90,10 @@ def register(subparsers: Any) -> None:
     b.add_argument("--json", action="store_true", help="print a JSON list on stdout")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_bench)
+
+    from streamlearn.evaluate import report  # light: imports the learners only when run
+
+    report.register(subparsers)  # bench-report
 
 
 # ---------------------------------------------------------------------------- helpers
