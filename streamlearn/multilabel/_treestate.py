@@ -476,3 +476,72 @@ def describe_tree(t: K.Tree) -> dict[str, Any]:
         "n_background_nodes": int(np.count_nonzero(live & ~main)),
         "memory_bytes": tree_nbytes(t),
     }
+
+
+# ---------------------------------------------------------------------------------- stitch
+def stitch_leaves(
+    t: K.Tree, parts: list[tuple[K.Tree, np.ndarray, np.ndarray]], s: K.Store
+) -> bool:
+    """Fill the root leaf of the fresh tree ``t`` from single-leaf trees covering its labels.
+
+    ``parts``: ``(tree, positions in that tree's labels, positions in t's labels)``; the first
+    part is the base (the oldest tree): its weight, recent rows, "no label" and total outcomes
+    and feature ranges are taken as they are; each label's statistics and models come from the
+    tree that owned it. The label-set table is rebuilt from the recent rows in the store.
+    Returns False (``t`` untouched) when a part has split: its labels' statistics then live in
+    several leaves.
+    """
+    for src, _, _ in parts:
+        r = int(src.meta[K.M_ROOT])
+        if src.feat[r] != -1 or src.mslot[r] < 0:
+            return False
+    Lc = t.label_map.shape[0]
+    root = int(t.meta[K.M_ROOT])
+    m, o = int(t.mslot[root]), int(t.oslot[root])
+    base = parts[0][0]
+    br = int(base.meta[K.M_ROOT])
+    bm, bo = int(base.mslot[br]), int(base.oslot[br])
+    bL = base.label_map.shape[0]
+    t.weight[root] = base.weight[br]
+    t.last[root] = base.last[br]
+    t.lw[root, Lc] = base.lw[br, bL]
+    t.kw[root, Lc] = base.kw[br, bL]
+    t.metaf[K.MF_WEIGHT] = base.metaf[K.MF_WEIGHT]
+    t.ring[m] = base.ring[bm]
+    t.ring_n[m] = base.ring_n[bm]
+    t.ring_pos[m] = base.ring_pos[bm]
+    if o >= 0 and bo >= 0:
+        for a, b in ((Lc, bL), (Lc + 1, bL + 1)):  # "no label" and total outcomes
+            t.o_w[o, a] = base.o_w[bo, b]
+            t.o_s1[o, a] = base.o_s1[bo, b]
+            t.o_s2[o, a] = base.o_s2[bo, b]
+            t.o_tot[o, a] = base.o_tot[bo, b]
+            t.o_mass[o, a] = base.o_mass[bo, b]
+            t.o_known[o, a] = base.o_known[bo, b]
+        t.o_min[o] = base.o_min[bo]
+        t.o_max[o] = base.o_max[bo]
+    for src, spos, tpos in parts:
+        r = int(src.meta[K.M_ROOT])
+        sm, so = int(src.mslot[r]), int(src.oslot[r])
+        t.lw[root, tpos] = src.lw[r, spos]
+        t.kw[root, tpos] = src.kw[r, spos]
+        t.lr_w[m][:, tpos] = src.lr_w[sm][:, spos]
+        t.lr_b[m, tpos] = src.lr_b[sm, spos]
+        t.loss[m, tpos] = src.loss[sm, spos]
+        if o >= 0 and so >= 0:
+            t.o_w[o, tpos] = src.o_w[so, spos]
+            t.o_s1[o, tpos] = src.o_s1[so, spos]
+            t.o_s2[o, tpos] = src.o_s2[so, spos]
+            t.o_tot[o, tpos] = src.o_tot[so, spos]
+            t.o_mass[o, tpos] = src.o_mass[so, spos]
+            t.o_known[o, tpos] = src.o_known[so, spos]
+    if o >= 0:
+        t.nb_at[o] = -1.0
+    # label sets of the recent rows (complete ones), over the new labels
+    W = t.ring.shape[1]
+    cols = t.label_map
+    for back in range(int(t.ring_n[m]), 0, -1):  # oldest first
+        slot = int(K.store_slot(s, int(t.ring[m, (t.ring_pos[m] - back) % W])))
+        if slot >= 0 and s.known[slot, cols].all():
+            K.update_labelsets(t, m, np.ascontiguousarray(s.y[slot, cols]), 1.0)
+    return True

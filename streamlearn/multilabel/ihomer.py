@@ -236,7 +236,8 @@ class IHOMER(MultiLabelClassifier):
                 ct = self._add_tree(labels, state, warm or src.warm, index)
                 kind = "split"
             else:
-                ct = self._add_tree(labels, self._new_tree_state(labels), False, index)
+                state, warm = self._regrouped_state(labels)
+                ct = self._add_tree(labels, state, warm, index)
                 kind = "regroup"
             keep.add(ct.tid)
             if ct.warm:
@@ -257,6 +258,34 @@ class IHOMER(MultiLabelClassifier):
                     )
                 )
         self._retire(keep)
+
+    def _regrouped_state(self, labels: np.ndarray) -> tuple[K.Tree, bool]:
+        """A tree for labels that no existing tree covers (a merge, labels that moved).
+
+        When the trees that own these labels are single leaves (the common case: trees split
+        rarely), it is stitched from their leaves, label by label, and takes over at once;
+        otherwise it is a fresh tree that learns in the background until it is warm.
+        """
+        state = self._new_tree_state(labels)
+        owners: dict[int, list[int]] = {}
+        for k, lab in enumerate(labels):
+            tid = int(self._owner[lab])
+            if tid < 0 or tid not in self._trees:
+                return state, False
+            owners.setdefault(tid, []).append(k)
+        parts = []
+        for tid, ks in owners.items():
+            src = self._trees[tid]
+            tpos = np.asarray(ks, np.int64)
+            spos = np.searchsorted(src.labels, labels[tpos])
+            parts.append((src, spos, tpos))
+        parts.sort(
+            key=lambda part: (-part[0].state.weight[part[0].state.meta[K.M_ROOT]], part[0].tid)
+        )
+        ok = TS.stitch_leaves(state, [(ct.state, sp, tp) for ct, sp, tp in parts], self._store)
+        if not ok:
+            return self._new_tree_state(labels), False
+        return state, True
 
     def _retire(self, keep: set[int]) -> None:
         owners = set(self._owner.tolist())

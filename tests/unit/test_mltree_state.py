@@ -260,3 +260,54 @@ def test_pickle_mid_stream_continues_bit_identically(dense: bool, bagging: bool)
         np.testing.assert_array_equal(getattr(model._tree, f), getattr(clone._tree, f), err_msg=f)
     for f in model._store._fields:
         np.testing.assert_array_equal(getattr(model._store, f), getattr(clone._store, f), err_msg=f)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+def test_stitched_leaf_equals_one_learned_on_all_the_labels(dense: bool) -> None:
+    """Single-leaf trees over parts of a label set, stitched, hold what one leaf learned on the
+    whole set holds label by label: counts, observers and logistic models (the label-set
+    models, which see several labels at once, are rebuilt or relearned)."""
+    rng = np.random.default_rng([61, int(dense)])
+    for rep in range(reps(4)):
+        d, L = 5, 5
+        data = random_data(rng, 300, d, L, dense=dense, kinds=(0, 2, 3))
+        p = make_params(dense, grace_period=HUGE)
+        parts = [[0, 3], [1, 2, 4]]
+        whole = make_tree(d, list(range(L)), seed=rep)
+        pieces = [make_tree(d, part, seed=rep) for part in parts]
+        s = new_store_for(data)
+        rid0 = int(K.store_append(s, data.indptr, data.indices, data.data, data.Y, data.Kmat,
+                                  False, 0, data.n))  # fmt: skip
+        csr = (data.indptr, data.indices, data.data)
+        prep = TS.prepare(s, dense, csr, 0, data.n, True, rid0)
+        for t in [whole, *pieces]:
+            run(t, s, p, data, 0, data.n, rid0=rid0, prepared=prep)
+        fresh = make_tree(d, list(range(L)), seed=rep)
+        stitched = [(pieces[0], np.array([0, 1]), np.array([0, 3])),
+                    (pieces[1], np.array([0, 1, 2]), np.array([1, 2, 4]))]  # fmt: skip
+        assert TS.stitch_leaves(fresh, stitched, s)
+        # "no label" (outcome L) comes from the base part: it only knew its own labels
+        for name in ("lw", "kw"):
+            np.testing.assert_array_equal(
+                getattr(fresh, name)[0, :L], getattr(whole, name)[0, :L], err_msg=name
+            )
+        keep = [*range(L), L + 1]  # the labels and "every row"
+        for name in ("o_w", "o_s1", "o_s2", "o_tot", "o_mass", "o_known"):
+            np.testing.assert_array_equal(
+                getattr(fresh, name)[0][keep], getattr(whole, name)[0][keep], err_msg=name
+            )
+        for name in ("o_min", "o_max"):
+            np.testing.assert_array_equal(getattr(fresh, name)[0], getattr(whole, name)[0])
+        for name in ("lr_w", "lr_b", "ring", "ring_n", "ring_pos"):
+            np.testing.assert_array_equal(
+                getattr(fresh, name)[0], getattr(whole, name)[0], err_msg=name
+            )
+        assert fresh.weight[0] == whole.weight[0]
+        m = int(fresh.mslot[0])
+        assert sum(fresh.ls_cnt[m, : fresh.ls_n[m]]) == min(data.n, fresh.ring.shape[1])
+        # a part that has split cannot be stitched
+        split = make_tree(d, [0, 3], seed=rep)
+        split.feat[0] = 0
+        assert not TS.stitch_leaves(
+            make_tree(d, list(range(L))), [(split, np.array([0, 1]), np.array([0, 3]))], s
+        )
