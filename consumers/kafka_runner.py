@@ -132,6 +132,8 @@ class KafkaRunner:
             auto_offset_reset="earliest",
             max_poll_records=s.poll_max_records,
             partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=s.consumer_session_timeout_ms,
+            heartbeat_interval_ms=max(100, min(3000, s.consumer_session_timeout_ms // 3)),
             fetch_max_bytes=64 << 20,
             max_partition_fetch_bytes=8 << 20,
             client_id="streamlearn-consumer",
