@@ -26,6 +26,7 @@ import threading
 import time
 from typing import Any
 
+from consumers import faults
 from consumers.output import make_sink
 from consumers.processor import ShardProcessor
 from consumers.snapshots import KafkaSnapshotStore, shard_key
@@ -200,10 +201,12 @@ class KafkaRunner:
         offsets = self._snapshot(p)
         if offsets is None:
             return False
+        faults.point("commit-before")
         try:
             self.consumer.commit(offsets)
         except Exception as exc:
             log.warning("shard %d: offset commit failed after the snapshot (%s)", p, exc)
+        faults.point("commit-after")
         return True
 
     def _snapshot(self, p: int) -> dict | None:
@@ -216,6 +219,7 @@ class KafkaRunner:
         t0 = time.perf_counter()
         try:
             self.sink.flush(timeout=60)  # outputs of the covered events are acknowledged
+            faults.point("snapshot-flushed")
             data = proc.snapshot({"key": shard_key(self.settings, p)})
             self.store.save(p, data)
         except Exception as exc:
@@ -297,6 +301,7 @@ class KafkaRunner:
                     if proc is None:  # pragma: no cover - records of a revoked partition
                         continue
                     out = proc.process(evs, labs)
+                    faults.point("batch")
                     if out:
                         self.sink.send(out, p)
             if self._flush_requests:

@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any
 
+from consumers import faults
 from streamlearn.settings import Settings
 
 __all__ = ["KafkaSnapshotStore", "read_all_snapshots", "shard_key"]
@@ -81,6 +82,10 @@ class KafkaSnapshotStore:
                     partition=part,
                 )
             )
+            if i == n // 2 and n > 1 and faults.armed("snapshot-partial"):
+                for fut in futures:  # a torn snapshot: some chunks durable, no manifest
+                    fut.get(timeout=timeout)
+                faults.point("snapshot-partial")
         manifest = {
             "id": sid,
             "chunks": n,
@@ -92,6 +97,7 @@ class KafkaSnapshotStore:
         )
         for fut in futures:
             fut.get(timeout=timeout)
+        faults.point("snapshot-manifest")
         prev = self._previous.get(partition)
         if prev is not None and prev[0] != sid:
             for i in range(prev[1]):  # the old chunks are garbage now: let compaction drop them
