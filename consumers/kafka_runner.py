@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from consumers import faults
-from consumers.output import make_sink
+from consumers.output import OutputError, make_sink
 from consumers.processor import ShardProcessor
 from consumers.snapshots import KafkaSnapshotStore, shard_key
 from consumers.topics import SNAPSHOT_MAX_BYTES, ensure_topics
@@ -88,6 +88,7 @@ class KafkaRunner:
         self._last_lag = 0.0
         self._final_snapshot = True
         self._flush_requests: list = []
+        self._unwatched = threading.Event()  # set when the loop ends: stop watching
 
     # -------------------------------------------------------------- clients
     def _connect(self) -> None:
@@ -148,8 +149,33 @@ class KafkaRunner:
                 return False
             conns = list(c._client._conns.values())  # kafka-python internals (read-only)
             return any(conn.connected() for conn in conns)
+        except RuntimeError:  # changed by the client's IO thread meanwhile: no news
+            return bool(self.state.connected)
         except Exception:  # pragma: no cover - internals moved: assume connected
             return True
+
+    def _watch_connection(self) -> None:
+        """Keep ``state.connected`` current, also while the loop waits on the broker.
+
+        A checkpoint waits for the broker (flush, snapshot acknowledgement) for up to a minute;
+        readiness must turn 503 during an outage all the same, so it is watched from here.
+        """
+        s = self.settings
+        lost = False
+        while not self._unwatched.wait(0.25):
+            connected = self._connected()
+            if self._unwatched.is_set():
+                break
+            if connected != self.state.connected:
+                self.state.connected = connected
+                if not connected:
+                    self.state.detail = f"Kafka at {s.kafka_bootstrap} unreachable"
+                    log.warning("%s", self.state.detail)
+                    lost = True
+                else:
+                    self.state.detail = "ready"
+                    if lost:
+                        log.info("Kafka at %s reachable again", s.kafka_bootstrap)
 
     # -------------------------------------------------------------- shards
     def _shard_metrics(self, p: int) -> Any:
@@ -255,7 +281,10 @@ class KafkaRunner:
     # -------------------------------------------------------------- loop
     def run(self) -> None:
         try:
-            self._run()
+            try:
+                self._run()
+            finally:
+                self._unwatched.set()
         except BaseException as exc:
             self.error = exc
             log.exception("Kafka runner failed")
@@ -278,16 +307,11 @@ class KafkaRunner:
             s.group_id,
         )
         ev_topic, lab_topic = self.topics["events"], self.topics["labels"]
+        threading.Thread(
+            target=self._watch_connection, name="streamlearn-kafka-watch", daemon=True
+        ).start()
         while not self.stop_event.is_set():
             batch = self.consumer.poll(timeout_ms=s.poll_timeout_ms, max_records=s.poll_max_records)
-            connected = self._connected()
-            if connected != self.state.connected:
-                self.state.connected = connected
-                if not connected:
-                    self.state.detail = f"Kafka at {s.kafka_bootstrap} unreachable"
-                    log.warning("%s", self.state.detail)
-                else:
-                    self.state.detail = "ready"
             if batch:
                 parts: dict[int, list] = {}
                 for tp, recs in batch.items():
@@ -305,16 +329,20 @@ class KafkaRunner:
                     if out:
                         self.sink.send(out, p)
             if self._flush_requests:
-                self.sink.flush(timeout=120)
-                while self._flush_requests:
-                    self._flush_requests.pop(0)()
+                try:
+                    self.sink.flush(timeout=120)
+                except OutputError as exc:  # the broker is away: answer once it is back
+                    log.warning("flush: %s", exc)
+                else:
+                    while self._flush_requests:
+                        self._flush_requests.pop(0)()
             now = time.time()
             for p, proc in list(self.shards.items()):
                 housekeeping = proc.tick()
                 if housekeeping:
                     self.sink.send(housekeeping, p)
                 proc.maybe_publish()
-                if proc.snapshot_due(now):
+                if proc.snapshot_due(now) and self.state.connected:  # else it could only fail
                     self._checkpoint(p)
                 proc.update_age(now)
             if now - self._last_lag > 2.0:
