@@ -89,6 +89,7 @@ class KafkaRunner:
         self._final_snapshot = True
         self._flush_requests: list = []
         self._unwatched = threading.Event()  # set when the loop ends: stop watching
+        self._lost_outputs = 0  # output records the broker refused (fatal: see _run)
 
     # -------------------------------------------------------------- clients
     def _connect(self) -> None:
@@ -244,7 +245,13 @@ class KafkaRunner:
         assert self.store is not None
         t0 = time.perf_counter()
         try:
-            self.sink.flush(timeout=60)  # outputs of the covered events are acknowledged
+            try:
+                self.sink.flush(timeout=60)  # outputs of the covered events are acknowledged
+            finally:
+                if self.sink.errors:  # some were refused: never commit past them (see _run)
+                    self._lost_outputs = self.sink.errors
+            if self._lost_outputs:
+                raise OutputError(f"{self._lost_outputs} output records could not be delivered")
             faults.point("snapshot-flushed")
             data = proc.snapshot({"key": shard_key(self.settings, p)})
             self.store.save(p, data)
@@ -348,12 +355,21 @@ class KafkaRunner:
             if now - self._last_lag > 2.0:
                 self._update_lag()
                 self._last_lag = now
+            if self._lost_outputs:
+                # at-least-once outputs: stop without committing past the lost records; a
+                # restart replays the events after the last snapshot and emits them again
+                raise OutputError(
+                    f"{self._lost_outputs} output records were refused by the broker (see the "
+                    "log): stopping; a restart replays them from the last snapshot"
+                )
         if not self._final_snapshot:  # simulated crash (tests): leave without a checkpoint
             return
         # shutdown: a final checkpoint of every shard
         for p in list(self.shards):
             self._checkpoint(p)
             self.shards[p].maybe_publish(force=True)
+        if self._lost_outputs:
+            raise OutputError(f"{self._lost_outputs} output records were refused by the broker")
 
     def _update_lag(self) -> None:
         if self.metrics is None:
