@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,99 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-TINY = "tests.support.learners:CentroidLearner"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.served import ROOT, Served, check_exposition, metric, warm_default_learner
 
 
 @pytest.fixture(scope="module", autouse=True)
 def warm_learner() -> None:
     """Compile the default learner's kernels once, here (numba caches them on disk), so the
     service subprocesses below load them instead of compiling under a request timeout."""
-    if _learner_env():
-        return
-    import numpy as np
-
-    from consumers.processor import make_service_learner
-    from streamlearn.schema import Schema
-
-    _, m = make_service_learner("auto")
-    m.set_schema(Schema(features=[f"x{i}" for i in range(6)], labels=["a", "b", "c"]))
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(64, 6))
-    Y = (rng.random((64, 3)) < 0.5).astype(np.uint8)
-    m.predict_learn_many(X, Y)
-    m.learn_many(X, Y)
-    m.predict_proba_many(X)
-
-
-def _learner_env() -> dict[str, str]:
-    """The default learner when this build has one of auto's; else the tests' tiny learner."""
-    from consumers.processor import AUTO_LEARNERS
-    from streamlearn.multilabel import available_learners
-
-    if set(AUTO_LEARNERS) & set(available_learners()):
-        return {}
-    return {"STREAMLEARN_LEARNER": TINY}
-
-
-class Served:
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
-        self.log = log
-        full_env = {**os.environ, **_learner_env(), **env, "PYTHONUNBUFFERED": "1"}
-        self.out = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlearn", "serve", "--port", str(self.port), *args],
-            cwd=ROOT,
-            env=full_env,
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"serve exited early:\n{self.log.read_text()}"
-            try:
-                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"not ready after {timeout}s:\n{self.log.read_text()}")
-
-    def terminate(self, timeout: float = 300.0) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.out.close()
-
-
-def _metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in /metrics")
-
-
-def _check_exposition(text: str) -> None:
-    """Valid Prometheus text: parses, and no family appears twice (two registries are merged)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    names = [f.name for f in text_string_to_metric_families(text)]
-    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
-    helps = [line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")]
-    assert len(helps) == len(set(helps))
+    warm_default_learner()
 
 
 def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
@@ -132,10 +45,10 @@ def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
         assert httpx.post(svc.url + "/v1/predict", json={"x": [1.0]}).status_code == 422
         assert "/v1/predict" in httpx.get(svc.url + "/openapi.json").json()["paths"]
         metrics = httpx.get(svc.url + "/metrics").text
-        _check_exposition(metrics)
-        learned = _metric(metrics, "streamlearn_events_learned_total")
+        check_exposition(metrics)
+        learned = metric(metrics, "streamlearn_events_learned_total")
         assert learned >= 50
-        assert _metric(metrics, "streamlearn_ready") == 1.0
+        assert metric(metrics, "streamlearn_ready") == 1.0
     finally:
         code = svc.terminate()
     assert code == 0, log.read_text()
@@ -159,7 +72,7 @@ def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
     try:
         svc2.wait_ready()
         m = httpx.get(svc2.url + "/metrics").text
-        assert _metric(m, "streamlearn_events_learned_total") >= saved
+        assert metric(m, "streamlearn_events_learned_total") >= saved
         assert 'streamlearn_snapshot_restores_total{outcome="restored",shard="0"} 1.0' in m
     finally:
         assert svc2.terminate() == 0
@@ -233,7 +146,7 @@ def test_serve_kafka_with_replay(tmp_path: Path, kafka_bootstrap: str, datasets_
         preds = read_topic(kafka_bootstrap, prefix + "predictions", 194)
         assert len({json.loads(p.value)["id"] for p in preds}) == 194
         metrics = httpx.get(svc.url + "/metrics").text
-        assert _metric(metrics, "streamlearn_labels_joined_total") == 194
+        assert metric(metrics, "streamlearn_labels_joined_total") == 194
         assert "streamlearn_consumer_lag" in metrics
     finally:
         code = svc.terminate()
