@@ -44,6 +44,7 @@ from tests.reliability.common import (
     produce_all,
     read_all,
     reference_run,
+    reference_settings,
     script_parser,
     service_env,
     unique_prefix,
@@ -362,7 +363,6 @@ def run_bad_input(
     probe: int = 300,
     log: Any = None,
 ) -> BadInputResult:
-    from streamlearn.settings import Settings
 
     def say(msg: str) -> None:
         if log is not None:
@@ -487,7 +487,7 @@ def run_bad_input(
         )
         valid_offsets = [off for off, (_, reason) in enumerate(items) if reason is None]
         res.prediction_offsets_ok = offsets == valid_offsets
-        ref, _, _ = reference_run([v for _, v in stream.records], Settings(**settings))
+        ref, _, _ = reference_run([v for _, v in stream.records], reference_settings(**settings))
         want = ref.learner.predict_proba_many(P)
         labels = [str(x) for x in ref.state.schema.labels]
         got_p = np.array([[p["proba"][lab] for lab in labels] for p in served["predictions"]])

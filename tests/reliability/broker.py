@@ -38,6 +38,7 @@ from tests.reliability.common import (
     produce_all,
     read_all,
     reference_run,
+    reference_settings,
     script_parser,
     service_env,
     unique_prefix,
@@ -99,7 +100,6 @@ def run_broker_restart(
     probe: int = 300,
     log: Any = None,
 ) -> BrokerResult:
-    from streamlearn.settings import Settings
 
     def say(msg: str) -> None:
         if log is not None:
@@ -168,7 +168,7 @@ def run_broker_restart(
         served = svc.post("/v1/predict", {"instances": P.tolist()}).json()
         res.exit_code = svc.terminate()
         svc = None
-        ref, _, _ = reference_run([v for _, v in stream.records], Settings(seed=seed))
+        ref, _, _ = reference_run([v for _, v in stream.records], reference_settings(seed=seed))
         labels = [str(lab) for lab in ref.state.schema.labels]
         got = np.array([[p["proba"][lab] for lab in labels] for p in served["predictions"]])
         res.probe_identical = served["model_version"] == n_events and np.array_equal(

@@ -36,6 +36,7 @@ __all__ = [
     "produce_all",
     "read_all",
     "reference_run",
+    "reference_settings",
     "script_parser",
     "service_env",
     "unique_prefix",
@@ -85,6 +86,15 @@ def probe_set(n: int, seed: int = 12345) -> np.ndarray:
     return np.asarray(
         make_stream(n, n_features=N_FEATURES, n_labels=N_LABELS, n_groups=3, seed=seed).dataset.X
     )
+
+
+def reference_settings(**kw: Any) -> Any:
+    """Settings of the uninterrupted run: the service's learner (as :func:`learner_env` picks it)."""
+    from streamlearn.settings import Settings
+    from tests.support.served import learner_env
+
+    learner = learner_env().get("STREAMLEARN_LEARNER", "auto")
+    return Settings(learner=learner, **kw)
 
 
 def reference_run(
