@@ -365,21 +365,39 @@ class OutRecord(NamedTuple):
 
 
 def dlq_record(
-    raw: bytes | None, reason: str, message: str, topic: str, partition: int, offset: int
+    raw: bytes | None,
+    reason: str,
+    message: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    max_value_bytes: int | None = None,
 ) -> OutRecord:
-    """The dead letter of an unusable input record: its raw bytes, the why and the where."""
-    return OutRecord(
-        "dlq",
-        None,
-        raw if raw is not None else b"",
-        [
-            ("reason", reason.encode()),
-            ("error", message[:2000].encode("utf-8", "replace")),
-            ("source_topic", topic.encode()),
-            ("source_partition", str(partition).encode()),
-            ("source_offset", str(offset).encode()),
-        ],
-    )
+    """The dead letter of an unusable input record: its raw bytes, the why and the where.
+
+    A record longer than ``max_value_bytes`` keeps only its first ``max_value_bytes`` bytes (a
+    dead letter must fit the DLQ topic's record size limit, 1 MB by default, whatever got into
+    the input topic), with headers ``truncated_from`` (its size) and ``sha256`` (of all of it).
+
+    >>> rec = dlq_record(b"x" * 10, "oversized", "too big", "t", 0, 7, max_value_bytes=4)
+    >>> rec.value, dict(rec.headers)["truncated_from"]
+    (b'xxxx', b'10')
+    """
+    value = raw if raw is not None else b""
+    headers = [
+        ("reason", reason.encode()),
+        ("error", message[:2000].encode("utf-8", "replace")),
+        ("source_topic", topic.encode()),
+        ("source_partition", str(partition).encode()),
+        ("source_offset", str(offset).encode()),
+    ]
+    if max_value_bytes is not None and len(value) > max_value_bytes:
+        import hashlib
+
+        headers.append(("truncated_from", str(len(value)).encode()))
+        headers.append(("sha256", hashlib.sha256(value).hexdigest().encode()))
+        value = value[:max_value_bytes]
+    return OutRecord("dlq", None, value, headers)
 
 
 def _json_str(s: str) -> str:

@@ -26,7 +26,8 @@ import threading
 import time
 from typing import Any
 
-from consumers.output import make_sink
+from consumers import faults
+from consumers.output import OutputError, make_sink
 from consumers.processor import ShardProcessor
 from consumers.snapshots import KafkaSnapshotStore, shard_key
 from consumers.topics import SNAPSHOT_MAX_BYTES, ensure_topics
@@ -87,6 +88,8 @@ class KafkaRunner:
         self._last_lag = 0.0
         self._final_snapshot = True
         self._flush_requests: list = []
+        self._unwatched = threading.Event()  # set when the loop ends: stop watching
+        self._lost_outputs = 0  # output records the broker refused (fatal: see _run)
 
     # -------------------------------------------------------------- clients
     def _connect(self) -> None:
@@ -132,6 +135,8 @@ class KafkaRunner:
             auto_offset_reset="earliest",
             max_poll_records=s.poll_max_records,
             partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=s.consumer_session_timeout_ms,
+            heartbeat_interval_ms=max(100, min(3000, s.consumer_session_timeout_ms // 3)),
             fetch_max_bytes=64 << 20,
             max_partition_fetch_bytes=8 << 20,
             client_id="streamlearn-consumer",
@@ -145,8 +150,33 @@ class KafkaRunner:
                 return False
             conns = list(c._client._conns.values())  # kafka-python internals (read-only)
             return any(conn.connected() for conn in conns)
+        except RuntimeError:  # changed by the client's IO thread meanwhile: no news
+            return bool(self.state.connected)
         except Exception:  # pragma: no cover - internals moved: assume connected
             return True
+
+    def _watch_connection(self) -> None:
+        """Keep ``state.connected`` current, also while the loop waits on the broker.
+
+        A checkpoint waits for the broker (flush, snapshot acknowledgement) for up to a minute;
+        readiness must turn 503 during an outage all the same, so it is watched from here.
+        """
+        s = self.settings
+        lost = False
+        while not self._unwatched.wait(0.25):
+            connected = self._connected()
+            if self._unwatched.is_set():
+                break
+            if connected != self.state.connected:
+                self.state.connected = connected
+                if not connected:
+                    self.state.detail = f"Kafka at {s.kafka_bootstrap} unreachable"
+                    log.warning("%s", self.state.detail)
+                    lost = True
+                else:
+                    self.state.detail = "ready"
+                    if lost:
+                        log.info("Kafka at %s reachable again", s.kafka_bootstrap)
 
     # -------------------------------------------------------------- shards
     def _shard_metrics(self, p: int) -> Any:
@@ -198,10 +228,12 @@ class KafkaRunner:
         offsets = self._snapshot(p)
         if offsets is None:
             return False
+        faults.point("commit-before")
         try:
             self.consumer.commit(offsets)
         except Exception as exc:
             log.warning("shard %d: offset commit failed after the snapshot (%s)", p, exc)
+        faults.point("commit-after")
         return True
 
     def _snapshot(self, p: int) -> dict | None:
@@ -213,7 +245,14 @@ class KafkaRunner:
         assert self.store is not None
         t0 = time.perf_counter()
         try:
-            self.sink.flush(timeout=60)  # outputs of the covered events are acknowledged
+            try:
+                self.sink.flush(timeout=60)  # outputs of the covered events are acknowledged
+            finally:
+                if self.sink.errors:  # some were refused: never commit past them (see _run)
+                    self._lost_outputs = self.sink.errors
+            if self._lost_outputs:
+                raise OutputError(f"{self._lost_outputs} output records could not be delivered")
+            faults.point("snapshot-flushed")
             data = proc.snapshot({"key": shard_key(self.settings, p)})
             self.store.save(p, data)
         except Exception as exc:
@@ -249,7 +288,10 @@ class KafkaRunner:
     # -------------------------------------------------------------- loop
     def run(self) -> None:
         try:
-            self._run()
+            try:
+                self._run()
+            finally:
+                self._unwatched.set()
         except BaseException as exc:
             self.error = exc
             log.exception("Kafka runner failed")
@@ -272,16 +314,11 @@ class KafkaRunner:
             s.group_id,
         )
         ev_topic, lab_topic = self.topics["events"], self.topics["labels"]
+        threading.Thread(
+            target=self._watch_connection, name="streamlearn-kafka-watch", daemon=True
+        ).start()
         while not self.stop_event.is_set():
             batch = self.consumer.poll(timeout_ms=s.poll_timeout_ms, max_records=s.poll_max_records)
-            connected = self._connected()
-            if connected != self.state.connected:
-                self.state.connected = connected
-                if not connected:
-                    self.state.detail = f"Kafka at {s.kafka_bootstrap} unreachable"
-                    log.warning("%s", self.state.detail)
-                else:
-                    self.state.detail = "ready"
             if batch:
                 parts: dict[int, list] = {}
                 for tp, recs in batch.items():
@@ -295,30 +332,44 @@ class KafkaRunner:
                     if proc is None:  # pragma: no cover - records of a revoked partition
                         continue
                     out = proc.process(evs, labs)
+                    faults.point("batch")
                     if out:
                         self.sink.send(out, p)
             if self._flush_requests:
-                self.sink.flush(timeout=120)
-                while self._flush_requests:
-                    self._flush_requests.pop(0)()
+                try:
+                    self.sink.flush(timeout=120)
+                except OutputError as exc:  # the broker is away: answer once it is back
+                    log.warning("flush: %s", exc)
+                else:
+                    while self._flush_requests:
+                        self._flush_requests.pop(0)()
             now = time.time()
             for p, proc in list(self.shards.items()):
                 housekeeping = proc.tick()
                 if housekeeping:
                     self.sink.send(housekeeping, p)
                 proc.maybe_publish()
-                if proc.snapshot_due(now):
+                if proc.snapshot_due(now) and self.state.connected:  # else it could only fail
                     self._checkpoint(p)
                 proc.update_age(now)
             if now - self._last_lag > 2.0:
                 self._update_lag()
                 self._last_lag = now
+            if self._lost_outputs:
+                # at-least-once outputs: stop without committing past the lost records; a
+                # restart replays the events after the last snapshot and emits them again
+                raise OutputError(
+                    f"{self._lost_outputs} output records were refused by the broker (see the "
+                    "log): stopping; a restart replays them from the last snapshot"
+                )
         if not self._final_snapshot:  # simulated crash (tests): leave without a checkpoint
             return
         # shutdown: a final checkpoint of every shard
         for p in list(self.shards):
             self._checkpoint(p)
             self.shards[p].maybe_publish(force=True)
+        if self._lost_outputs:
+            raise OutputError(f"{self._lost_outputs} output records were refused by the broker")
 
     def _update_lag(self) -> None:
         if self.metrics is None:

@@ -183,8 +183,13 @@ def child_main() -> int:
             if op == "send":
                 p.send(msg[2], msg[1])
             elif op == "flush":
-                p.producer.flush(timeout=msg[2])
-                _write(out, ("flushed", msg[1], p.errors))
+                try:
+                    p.producer.flush(timeout=msg[2])
+                    complete = True
+                except Exception as exc:  # KafkaTimeoutError: the broker is away; try later
+                    log.warning("outputs not acknowledged within %g s (%s)", msg[2], exc)
+                    complete = False
+                _write(out, ("flushed", msg[1], p.errors, complete))
             elif op == "close":
                 break
     except EOFError:  # the parent went away
@@ -243,9 +248,11 @@ class ProcessSink:
     def flush(self, timeout: float = 60.0) -> None:
         self._seq += 1
         self._post(("flush", self._seq, timeout))
-        _, seq, errors = self._reply("flushed", timeout + 5)
+        _, seq, errors, complete = self._reply("flushed", timeout + 5)
         assert seq == self._seq
         self.errors = errors
+        if not complete:
+            raise OutputError(f"outputs not acknowledged by the broker within {timeout:g} s")
 
     def close(self) -> None:
         try:

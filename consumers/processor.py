@@ -430,7 +430,13 @@ class ShardProcessor:
     def _dlq(self, out: list[OutRecord], rec: Any, err: DecodeError, source: str) -> None:
         out.append(
             codecs.dlq_record(
-                rec.value, err.reason, err.message, rec.topic, rec.partition, rec.offset
+                rec.value,
+                err.reason,
+                err.message,
+                rec.topic,
+                rec.partition,
+                rec.offset,
+                self.settings.dlq_max_value_bytes,
             )
         )
         if self.metrics is not None:

@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any
 
+from consumers import faults
 from streamlearn.settings import Settings
 
 __all__ = ["KafkaSnapshotStore", "read_all_snapshots", "shard_key"]
@@ -36,7 +37,11 @@ class KafkaSnapshotStore:
     (``{"id", "chunks", "bytes", "sha256"}``), all in the shard's partition, so a snapshot of any
     size fits brokers' record and segment limits. The manifest is written last: a snapshot is
     complete once its manifest is acknowledged. The chunks of the previous snapshot are then
-    deleted (tombstones), and compaction reclaims them.
+    deleted (tombstones), and compaction reclaims them. Chunks that a crashed writer left
+    behind (a torn snapshot, or the previous snapshot's chunks when it died before deleting
+    them) are found when the shard is restored: those older than the restored snapshot are
+    deleted with the next save (newer ones might belong to a writer still at work: they wait for
+    the next restore).
 
     Parameters
     ----------
@@ -56,6 +61,7 @@ class KafkaSnapshotStore:
         self.chunk_bytes = settings.snapshot_chunk_bytes
         self._reader: Any = None
         self._previous: dict[int, tuple[str, int]] = {}  # partition -> (snapshot id, chunks)
+        self._stale: dict[int, list[str]] = {}  # partition -> chunk keys left by crashed writers
 
     def save(self, partition: int, data: bytes, timeout: float = 60.0) -> int:
         """Write shard ``partition``'s snapshot and wait for the broker's acknowledgement."""
@@ -66,15 +72,20 @@ class KafkaSnapshotStore:
         view = memoryview(data)
         n = max(1, -(-len(data) // size))
         send = self.producer.send
-        futures = [
-            send(
-                self.topic,
-                value=bytes(view[i * size : (i + 1) * size]),
-                key=f"{key}#{sid}#{i}".encode(),
-                partition=part,
+        futures = []
+        for i in range(n):
+            futures.append(
+                send(
+                    self.topic,
+                    value=bytes(view[i * size : (i + 1) * size]),
+                    key=f"{key}#{sid}#{i}".encode(),
+                    partition=part,
+                )
             )
-            for i in range(n)
-        ]
+            if i == n // 2 and n > 1 and faults.armed("snapshot-partial"):
+                for fut in futures:  # a torn snapshot: some chunks durable, no manifest
+                    fut.get(timeout=timeout)
+                faults.point("snapshot-partial")
         manifest = {
             "id": sid,
             "chunks": n,
@@ -86,10 +97,13 @@ class KafkaSnapshotStore:
         )
         for fut in futures:
             fut.get(timeout=timeout)
+        faults.point("snapshot-manifest")
         prev = self._previous.get(partition)
         if prev is not None and prev[0] != sid:
             for i in range(prev[1]):  # the old chunks are garbage now: let compaction drop them
                 send(self.topic, value=None, key=f"{key}#{prev[0]}#{i}".encode(), partition=part)
+        for k in self._stale.pop(partition, ()):
+            send(self.topic, value=None, key=k.encode(), partition=part)
         self._previous[partition] = (sid, n)
         return len(data)
 
@@ -101,13 +115,15 @@ class KafkaSnapshotStore:
     def load(self, partition: int, timeout: float = 60.0) -> bytes | None:
         """The latest complete snapshot of shard ``partition`` (``None`` if it has none)."""
         key = shard_key(self.settings, partition)
+        stale: list[str] = []
         found = _read_partition(
-            self._consumer(), self.topic, partition % self.n_partitions, timeout, key
+            self._consumer(), self.topic, partition % self.n_partitions, timeout, key, stale
         )
         data = found.get(key)
         if data is not None:
             manifest = json.loads(found["__manifest__" + key])
             self._previous[partition] = (manifest["id"], manifest["chunks"])
+            self._stale[partition] = stale
         return data
 
     def close(self) -> None:
@@ -130,11 +146,18 @@ def _reader_consumer(settings: Settings, client_id: str) -> Any:
 
 
 def _read_partition(
-    consumer: Any, topic: str, partition: int, timeout: float, only: str | None = None
+    consumer: Any,
+    topic: str,
+    partition: int,
+    timeout: float,
+    only: str | None = None,
+    stale: list[str] | None = None,
 ) -> dict[str, bytes]:
     """Every complete snapshot in one partition (or the one of shard key ``only``), by key.
 
-    The result also maps ``"__manifest__" + key`` to each snapshot's manifest.
+    The result also maps ``"__manifest__" + key`` to each snapshot's manifest. ``stale``, when
+    given, receives the keys of live chunks that belong to no complete snapshot and are older
+    than their shard's latest complete snapshot (garbage left by a writer that crashed).
     """
     from kafka import TopicPartition
 
@@ -175,7 +198,24 @@ def _read_partition(
             continue
         out[key] = data
         out["__manifest__" + key] = raw
+    if stale is not None:
+        for k in chunks:
+            base, sid, _ = k.rsplit("#", 2)
+            raw = out.get("__manifest__" + base)
+            if raw is None:
+                continue
+            latest = json.loads(raw)["id"]
+            if sid != latest and _sid_order(sid) < _sid_order(latest):
+                stale.append(k)
     return out
+
+
+def _sid_order(sid: str) -> int:
+    """Snapshot ids are the writer's clock in hexadecimal nanoseconds."""
+    try:
+        return int(sid, 16)
+    except ValueError:
+        return -1
 
 
 def read_all_snapshots(settings: Settings, timeout: float = 60.0) -> dict[str, bytes]:

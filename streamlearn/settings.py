@@ -105,6 +105,18 @@ class Settings(BaseSettings):
     poll_max_records: int = Field(2000, ge=1)
     poll_timeout_ms: int = Field(100, ge=0)
     max_event_bytes: int = Field(1 << 20, ge=64, description="larger events go to the DLQ")
+    dlq_max_value_bytes: int = Field(
+        1_000_000,
+        ge=1024,
+        description="dead letters keep at most this many bytes of the raw record (the DLQ "
+        "topic's record limit: 1 MB by default)",
+    )
+    consumer_session_timeout_ms: int = Field(
+        45_000,
+        ge=1000,
+        description="a replica that stops heartbeating (crashed) loses its partitions after "
+        "this long; the broker bounds it (group.min/max.session.timeout.ms)",
+    )
     producer_linger_ms: int = Field(5, ge=0)
     output_process: bool = Field(
         True, description="produce output records from a child process (frees the learner's core)"

@@ -27,6 +27,14 @@ Strictness. Rows are processed in chunks that end at the clusterer's next check:
 chunk every tree predicts each row before learning it; the global detector and the clusterer
 then consume the chunk's rows in order, and structural changes take effect from the next row
 after the check (a global drift detected inside a chunk is acted upon at the chunk's end).
+
+Chunk boundaries are positions in the stream, not in a call: a chunk also ends every
+``_CHUNK`` learned rows (counted from the first row ever learned) and at the end of a call, and
+the decisions taken between chunks (background trees taking over, re-examining the partition
+after a global drift) are only taken at the stream positions — a multiple of ``_CHUNK`` rows or a
+clusterer check — never at the end of a call. So the model and every prediction depend only on
+the rows and their order, not on how they were split into ``learn_many`` calls (a service that
+restarts from a snapshot polls different batches and must reproduce the same model).
 """
 
 from __future__ import annotations
@@ -175,6 +183,7 @@ class IHOMER(MultiLabelClassifier):
         self._gdetector = ADWIN(delta=self.global_delta)
         self._n_global_drifts = 0
         self._n_restructures = 0
+        self._reexamine = False  # a global drift waits for the next stream position to act
         self._reconcile(self._target_partition(), index=0)
 
     def _shape(self, n_labels: int) -> TS.TreeShape:
@@ -336,6 +345,8 @@ class IHOMER(MultiLabelClassifier):
             b = min(n, a + _CHUNK)
             if learn and self.partition == "odac":
                 b = min(b, a + max(1, self._clust.next_check_in()))
+            if learn:  # chunks end at fixed stream positions, whatever the call's rows
+                b = min(b, a + _CHUNK - (self._seen % _CHUNK))
             rid0 = 0
             if learn:
                 self._store = TS.ensure_store(self._store, int(indptr[b] - indptr[a]), b - a)
@@ -409,9 +420,12 @@ class IHOMER(MultiLabelClassifier):
     ) -> None:
         index0 = self._seen
         self._seen += b - a
+        odac = self.partition == "odac"
+        # decisions between chunks are taken at stream positions only (see the module doc)
+        at_position = self._seen % _CHUNK == 0 or (odac and b - a >= self._clust.next_check_in())
         # background trees that are ready take over their labels
         for ct in list(self._trees.values()):
-            if ct.warm:
+            if ct.warm or not at_position:
                 continue
             if ct.rows >= self.warm_max or (ct.rows >= self.warm_min and ct.err_new <= ct.err_old):
                 ct.warm = True
@@ -427,7 +441,7 @@ class IHOMER(MultiLabelClassifier):
                         detail={"tree": ct.tid, "rows": ct.rows},
                     )
                 )
-        re_examine = False
+        re_examine = getattr(self, "_reexamine", False)
         if self.global_drift:
             pred = out > self.threshold
             wrong = pred != Y.astype(bool)
@@ -450,11 +464,17 @@ class IHOMER(MultiLabelClassifier):
                         detail={"error_now": float(err[i])},
                     )
                 )
-        if self.partition != "odac":
+        self._reexamine = re_examine and not at_position
+        if not odac:
             self._retire({ct.tid for ct in self._trees.values()})
             return
         events = self._clust.update_many(Y, known, index=index0)
-        if re_examine and self.restructure and hasattr(self._clust, "reset_statistics"):
+        if (
+            re_examine
+            and at_position
+            and self.restructure
+            and hasattr(self._clust, "reset_statistics")
+        ):
             events += self._clust.reset_statistics(index=self._seen)
         if not self.restructure:
             events = [e for e in events if e.kind != "merge"]

@@ -12,30 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.served import ROOT, Served, warm_learner
+from tests.support.served import ROOT, Served, check_exposition, metric, warm_default_learner
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _warm_learner() -> None:
-    """Compile the default learner's kernels once, before the services below start."""
-    warm_learner()
-
-
-def _metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in /metrics")
-
-
-def _check_exposition(text: str) -> None:
-    """Valid Prometheus text: parses, and no family appears twice (two registries are merged)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    names = [f.name for f in text_string_to_metric_families(text)]
-    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
-    helps = [line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")]
-    assert len(helps) == len(set(helps))
+def warm_learner() -> None:
+    """Compile the default learner's kernels once, here (numba caches them on disk), so the
+    service subprocesses below load them instead of compiling under a request timeout."""
+    warm_default_learner()
 
 
 def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
@@ -61,10 +45,10 @@ def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
         assert httpx.post(svc.url + "/v1/predict", json={"x": [1.0]}).status_code == 422
         assert "/v1/predict" in httpx.get(svc.url + "/openapi.json").json()["paths"]
         metrics = httpx.get(svc.url + "/metrics").text
-        _check_exposition(metrics)
-        learned = _metric(metrics, "streamlearn_events_learned_total")
+        check_exposition(metrics)
+        learned = metric(metrics, "streamlearn_events_learned_total")
         assert learned >= 50
-        assert _metric(metrics, "streamlearn_ready") == 1.0
+        assert metric(metrics, "streamlearn_ready") == 1.0
     finally:
         code = svc.terminate()
     assert code == 0, log.read_text()
@@ -88,7 +72,7 @@ def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
     try:
         svc2.wait_ready()
         m = httpx.get(svc2.url + "/metrics").text
-        assert _metric(m, "streamlearn_events_learned_total") >= saved
+        assert metric(m, "streamlearn_events_learned_total") >= saved
         assert 'streamlearn_snapshot_restores_total{outcome="restored",shard="0"} 1.0' in m
     finally:
         assert svc2.terminate() == 0
@@ -162,7 +146,7 @@ def test_serve_kafka_with_replay(tmp_path: Path, kafka_bootstrap: str, datasets_
         preds = read_topic(kafka_bootstrap, prefix + "predictions", 194)
         assert len({json.loads(p.value)["id"] for p in preds}) == 194
         metrics = httpx.get(svc.url + "/metrics").text
-        assert _metric(metrics, "streamlearn_labels_joined_total") == 194
+        assert metric(metrics, "streamlearn_labels_joined_total") == 194
         assert "streamlearn_consumer_lag" in metrics
     finally:
         code = svc.terminate()

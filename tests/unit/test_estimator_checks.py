@@ -18,6 +18,7 @@ from river.checks import yield_checks
 
 from streamlearn.base.arrays import InputError
 from streamlearn.multilabel import available_learners, learner_class
+from streamlearn.schema import Schema
 from tests.unit._learners import toy_dataset
 
 LEARNERS = available_learners()
@@ -203,3 +204,53 @@ def test_predict_before_learn(name):
     assert np.all((P >= 0) & (P <= 1))
     assert fresh.predict_many(ds.X).dtype == np.bool_
     assert set(fresh.predict_one(x)) == set(ds.schema.labels)
+
+
+def _learn_in_calls(learner, ds, cuts: list[int]) -> np.ndarray:
+    """predict_learn_many over ``ds`` split at ``cuts``, the label space growing as the service
+    grows it: a label joins at the first row that has it (extra splits there, in every run)."""
+    Y = ds.Y
+    first = np.array(
+        [np.flatnonzero(Y[:, j])[0] if Y[:, j].any() else len(Y) for j in range(Y.shape[1])]
+    )
+    order = np.argsort(first, kind="stable")  # label columns in the order they appear
+    names = [ds.schema.labels[j] for j in order]
+    known_at = np.sort(first)
+    bounds = sorted({int(f) for f in known_at if 0 < f < len(Y)} | set(cuts) | {len(Y)})
+    out = np.zeros(Y.shape)
+    a = 0
+    for b in bounds:
+        k = int(np.searchsorted(known_at, a, side="right"))  # labels known when row a comes
+        schema = Schema(features=list(ds.schema.features), labels=names[:k])
+        if learner.schema is None or learner.schema.n_labels != k:
+            learner.set_schema(schema)
+        if k:
+            out[a:b, :k] = learner.predict_learn_many(ds.X[a:b], Y[a:b][:, order[:k]])
+        a = b
+    return out
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_how_rows_are_split_into_calls_does_not_matter(name):
+    """A service polls batches of any size (and restarts from snapshots between them): the model
+    and every prediction depend only on the rows and their order, not on the calls."""
+    from streamlearn.stream.synth import Drift, make_stream
+
+    # default parameters: structural decisions (iHOMER's background trees taking over after
+    # warm_min rows, ...) happen at their real scale
+    ds = make_stream(
+        1000, n_features=20, n_labels=8, n_groups=3, drifts=[Drift(500, kind="labels")], seed=0
+    ).dataset
+    cls = learner_class(name)
+    kw = {"seed": 7} if "seed" in inspect.signature(cls).parameters else {}
+    whole = _learn_in_calls(cls(**kw), ds, [])
+    rng = np.random.default_rng(0)
+    for size in (45,):
+        cuts = sorted(
+            set(range(size, len(ds.Y), size)) | set(rng.integers(1, len(ds.Y), 5).tolist())
+        )
+        split = _learn_in_calls(cls(**kw), ds, cuts)
+        bad = np.flatnonzero(~(split == whole).all(axis=1))
+        assert bad.size == 0, (
+            f"calls of {size} rows: {bad.size} rows predicted differently from {bad[0]}"
+        )

@@ -158,3 +158,16 @@ def test_dlq_record_keeps_raw_bytes_and_origin() -> None:
         "source_partition": b"3",
         "source_offset": b"42",
     }
+
+
+def test_dlq_record_of_a_huge_record_is_truncated_with_its_size_and_digest() -> None:
+    import hashlib
+
+    raw = bytes(range(256)) * 40_000  # 10 MB
+    rec = codecs.dlq_record(raw, "oversized", "big", "t.events", 0, 9, max_value_bytes=1_000_000)
+    assert rec.value == raw[:1_000_000]
+    h = dict(rec.headers)
+    assert h["truncated_from"] == str(len(raw)).encode()
+    assert h["sha256"] == hashlib.sha256(raw).hexdigest().encode()
+    small = codecs.dlq_record(raw[:10], "invalid_json", "x", "t", 0, 1, max_value_bytes=1024)
+    assert small.value == raw[:10] and "truncated_from" not in dict(small.headers)

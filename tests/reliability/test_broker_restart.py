@@ -1,0 +1,22 @@
+"""The broker stops mid-run and comes back: /ready follows, nothing is lost or learned twice
+(see tests/reliability/broker.py; the long version has a 90 s outage)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.reliability.broker import run_broker_restart
+
+
+def test_broker_restart_mid_run(kafka_broker_control, tmp_path: Path) -> None:
+    bootstrap = kafka_broker_control.bootstrap
+    res = run_broker_restart(bootstrap, kafka_broker_control, tmp_path, n_events=4000, outage=8)
+    assert res.learned_before_stop < 0.6 * 4000  # stopped while the first part was learned
+    # /ready: 503 during the outage, 200 after it; /health and the process alive throughout
+    assert 503 in res.ready_codes_during_outage and res.seconds_to_not_ready is not None
+    assert res.seconds_to_ready is not None
+    assert res.health_failures == 0
+    # no event lost, none learned twice
+    assert res.learned == 4000 and res.prediction_offsets == 4000
+    assert res.probe_identical
+    assert res.dlq == 0 and res.exit_code == 0
