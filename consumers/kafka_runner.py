@@ -125,6 +125,7 @@ class KafkaRunner:
             acks="all",
             linger_ms=0,
             max_request_size=SNAPSHOT_MAX_BYTES,
+            reconnect_backoff_max_ms=1000,  # back within a second of the broker (default 30 s)
             client_id="streamlearn-snapshots",
         )
         self.store = KafkaSnapshotStore(s, self.producer, counts.get(s.topic("snapshots"), 1))
@@ -139,6 +140,7 @@ class KafkaRunner:
             heartbeat_interval_ms=max(100, min(3000, s.consumer_session_timeout_ms // 3)),
             fetch_max_bytes=64 << 20,
             max_partition_fetch_bytes=8 << 20,
+            reconnect_backoff_max_ms=1000,
             client_id="streamlearn-consumer",
         )
         self.consumer.subscribe(list(self.topics.values()), listener=_Listener(self))

@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from consumers.codecs import OutRecord
@@ -45,6 +46,9 @@ def _producer(bootstrap: str, linger_ms: int) -> Any:
         linger_ms=linger_ms,
         batch_size=1 << 20,
         max_request_size=8 << 20,
+        # reconnect within a second of the broker's return (kafka-python backs off up to 30 s):
+        # records waiting through an outage are delivered, not expired after delivery_timeout_ms
+        reconnect_backoff_max_ms=1000,
         client_id="streamlearn-output",
     )
 
@@ -149,15 +153,26 @@ def _read_oob(f: Any, n_buffers: int) -> Any:
     return pickle.loads(data, buffers=bufs)
 
 
-def _read(f: Any) -> Any:
-    head = f.read(_LEN.size)
-    if len(head) < _LEN.size:
-        raise EOFError
-    (n,) = _LEN.unpack(head)
+def _read_exact(f: Any, n: int) -> bytes:
+    """n bytes from ``f`` (EOFError at the end); a raw (unbuffered) file may return fewer per
+    read, a buffered one returns them all at once."""
     data = f.read(n)
-    if len(data) < n:
-        raise EOFError
-    return pickle.loads(data)
+    if data is None or len(data) < n:
+        parts = [data or b""]
+        got = len(parts[0])
+        while got < n:
+            more = f.read(n - got)
+            if not more:
+                raise EOFError
+            parts.append(more)
+            got += len(more)
+        data = b"".join(parts)
+    return data
+
+
+def _read(f: Any) -> Any:
+    (n,) = _LEN.unpack(_read_exact(f, _LEN.size))
+    return pickle.loads(_read_exact(f, n))
 
 
 def child_main() -> int:
@@ -214,6 +229,9 @@ class ProcessSink:
             stdout=subprocess.PIPE,
             env=env,
         )
+        # answers are read unbuffered: a buffered reader could hold an answer that select()
+        # on the pipe no longer sees (two answers arriving together)
+        self._out = os.fdopen(self._proc.stdout.fileno(), "rb", buffering=0, closefd=False)
         self._seq = 0
         self.errors = 0
         self._post(("config", bootstrap, topics, partitions, linger_ms))
@@ -228,11 +246,11 @@ class ProcessSink:
             ) from exc
 
     def _reply(self, what: str, timeout: float) -> tuple:
-        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        ready, _, _ = select.select([self._out], [], [], timeout)
         if not ready:
             raise OutputError(f"the output process did not answer {what!r} within {timeout:g} s")
         try:
-            msg = _read(self._proc.stdout)
+            msg = _read(self._out)
         except EOFError as exc:
             raise OutputError(
                 f"the output process is gone (exit code {self._proc.poll()})"
@@ -248,9 +266,14 @@ class ProcessSink:
     def flush(self, timeout: float = 60.0) -> None:
         self._seq += 1
         self._post(("flush", self._seq, timeout))
-        _, seq, errors, complete = self._reply("flushed", timeout + 5)
-        assert seq == self._seq
-        self.errors = errors
+        deadline = time.monotonic() + timeout + 5
+        while True:
+            _, seq, errors, complete = self._reply("flushed", max(0.0, deadline - time.monotonic()))
+            self.errors = max(self.errors, errors)  # the child's count only grows
+            if seq == self._seq:
+                break
+            # the late answer to an earlier flush we stopped waiting for: skip it (assuming it
+            # was ours would pair every later flush with the previous one's answer)
         if not complete:
             raise OutputError(f"outputs not acknowledged by the broker within {timeout:g} s")
 
@@ -265,6 +288,7 @@ class ProcessSink:
         except subprocess.TimeoutExpired:  # pragma: no cover
             self._proc.kill()
             self._proc.wait()
+        self._out.close()
         self._proc.stdout.close()
 
 
