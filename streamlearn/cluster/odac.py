@@ -437,6 +437,20 @@ class JaccardODAC(river_base.Base):
                 events.extend(self._check(base + r))
         return events
 
+    def reset_statistics(self) -> None:
+        """Forget the co-occurrence counts of the window, keep the partition.
+
+        Called when the labels' relations are known to have changed (a drift detected
+        elsewhere): the next checks judge the partition on the rows seen from now on only, so
+        splits and merges reflect the new correlations as soon as the Hoeffding bound allows,
+        instead of after the window has rolled over. The split references of the clusters and
+        the check schedule are kept.
+        """
+        self._bucket_rows[:] = 0
+        self._unk[:] = 0
+        self._n1[:] = 0
+        self._n11[:] = 0
+
     def next_check_in(self) -> int:
         """Rows until the next check (the next row that can raise events)."""
         return self.n_min - self._since_check

@@ -211,9 +211,9 @@ def ensure_capacity(
 
     Nodes and model slots grow (by doubling) until a row's worst case fits (see
     :func:`~streamlearn._kernels.mltree.room_for_a_row`); observer slots grow for the leaves
-    waiting for one. Past the budget nothing grows (``M_GROWABLE`` is cleared): splits stop
-    when model slots run out, and waiting leaves only get an observer slot when a less
-    promising active leaf gives its own up.
+    waiting for one. Past the budget nothing grows (``M_GROWABLE`` is cleared): splits and
+    alternates stop when nodes or model slots run out, and waiting leaves only get an
+    observer slot when a less promising active leaf gives its own up.
     """
     m = t.meta
     m[K.M_NEED] = 0
@@ -221,12 +221,19 @@ def ensure_capacity(
     growable = True
     C = t.feat.shape[0]
     need_nodes = 3 * depth + 4 + 8
+    used = tree_nbytes(t) + other_bytes
     if _free(C, m[K.M_NODE_HWM], m[K.M_NODE_NFREE]) < need_nodes:
         new_c = 2 * C
         while _free(new_c, m[K.M_NODE_HWM], m[K.M_NODE_NFREE]) < need_nodes:
             new_c *= 2
-        t = _grow(t, _NODE_FIELDS, new_c)
-    used = tree_nbytes(t) + other_bytes
+        # every per-node array (ADWIN states included) grows with the node count
+        per_node = sum(getattr(t, f).nbytes for f in _NODE_FIELDS) / max(C, 1)
+        extra = int((new_c - C) * per_node)
+        if used + extra <= budget_bytes:
+            t = _grow(t, _NODE_FIELDS, new_c)
+            used += extra
+        else:  # no room for more nodes: splits and alternates stop (the kernel checks)
+            growable = False
     M = t.lr_w.shape[0]
     need_m = 2 * depth + 2
     if _free(M, m[K.M_MSLOT_HWM], m[K.M_MSLOT_NFREE]) < need_m:
@@ -397,12 +404,19 @@ def pad_store(s: K.Store, n_features: int, n_labels: int) -> K.Store:
     )
 
 
-def rows_as_csr(X: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR arrays of a validated feature matrix (dense: every entry explicit)."""
+def rows_as_csr(X: Any, dense: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays of a validated feature matrix (dense: every entry explicit).
+
+    With ``dense`` (the model's schema is dense) a CSR matrix is densified first: a dense
+    model's zeros are values like any other (standardised, counted by the observers), not
+    absent entries, so the same rows give the same model whichever form they came in.
+    """
     from streamlearn.base.arrays import CSR
 
     if isinstance(X, CSR):
-        return X.indptr, X.indices, X.data
+        if not dense:
+            return X.indptr, X.indices, X.data
+        X = X.toarray()
     return K.dense_to_csr(np.ascontiguousarray(X, dtype=np.float64))
 
 

@@ -153,9 +153,7 @@ class IHOMER(MultiLabelClassifier):
         seed: int = 0,
     ):
         self.tree = tree if tree is not None else MLHAT()
-        self.clusterer = (
-            clusterer if clusterer is not None else JaccardODAC(n_min=_N_MIN, tau=_TAU)
-        )
+        self.clusterer = clusterer if clusterer is not None else JaccardODAC(n_min=_N_MIN, tau=_TAU)
         if partition not in ("odac", "random", "single"):
             raise ValueError(f"partition must be 'odac', 'random' or 'single', not {partition!r}")
         self.partition = partition
@@ -183,7 +181,8 @@ class IHOMER(MultiLabelClassifier):
         self._store = TS.new_store(
             self.tree.store_size, self.tree.store_size * per_row, s.n_labels, s.n_features
         )
-        self._clust = self.clusterer.clone()
+        # without restructuring the partition only gets finer: the clusterer makes no merges
+        self._clust = self.clusterer.clone(None if self.restructure else {"merge": False})
         self._clust.set_n_labels(s.n_labels)
         self._trees: dict[int, _ClusterTree] = {}
         self._owner = np.full(s.n_labels, -1, np.int64)
@@ -339,7 +338,7 @@ class IHOMER(MultiLabelClassifier):
         assert s is not None
         n = n_rows(X)
         L = s.n_labels
-        csr = TS.rows_as_csr(X)
+        csr = TS.rows_as_csr(X, dense=not s.sparse)
         indptr, indices, data = csr
         out = np.zeros((n, L))
         scratch = np.zeros((n, L))
@@ -474,25 +473,19 @@ class IHOMER(MultiLabelClassifier):
                     )
                 )
         self._reexamine = re_examine and not at_position
+        background = {ct.tid for ct in self._trees.values() if not ct.warm}
         if not odac:
-            self._retire({ct.tid for ct in self._trees.values()})
+            self._retire(background)  # trees replaced by a takeover go
             return
         events = self._clust.update_many(Y, known, index=index0)
-        if (
-            re_examine
-            and at_position
-            and self.restructure
-            and hasattr(self._clust, "reset_statistics")
-        ):
-            events += self._clust.reset_statistics(index=self._seen)
-        if not self.restructure:
-            events = [e for e in events if e.kind != "merge"]
+        if re_examine and at_position and self.restructure:
+            self._clust.reset_statistics()
         for ev in events:
             self._emit(ev)
         if events:
             self._reconcile(self._target_partition(), index=self._seen)
         else:
-            self._retire({ct.tid for ct in self._trees.values()})
+            self._retire(background)
 
     def _predict_proba_rows(self, X: Features) -> np.ndarray:
         return self._run(X, None, None, learn=False)

@@ -215,7 +215,7 @@ class MLHAT(MultiLabelClassifier):
         s = self.schema
         assert s is not None
         n = n_rows(X)
-        csr = TS.rows_as_csr(X)
+        csr = TS.rows_as_csr(X, dense=not s.sparse)
         indptr, indices, data = csr
         out = np.zeros((n, s.n_labels))
         if Y is None:

@@ -288,16 +288,6 @@ def test_without_restructure_no_merge_is_emitted(label_drift):
     assert any(e.kind == "split" for e in events)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: restructure=False only filters the clusterer's merge *events* "
-        "(IHOMER._after_chunk); the clusterer itself still merges (it is built with "
-        "merge=True) and _reconcile applies its partition, so labels of different clusters "
-        "are re-grouped ('regroup' restructures) and the partition gets coarser, against "
-        "the docstring's 'the partition only gets finer'"
-    ),
-)
 def test_without_restructure_the_partition_only_gets_finer():
     X, Y, schema = _two_part_stream(0)
     model = _model(restructure=False).set_schema(schema)
@@ -334,16 +324,6 @@ def test_global_detector_reports_the_drift_and_can_be_turned_off():
     assert off.describe()["n_global_drifts"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (documented behaviour missing): ihomer's docstring says a global drift "
-        "re-examines the partition, the clusterer's statistics restarting; "
-        "IHOMER._after_chunk calls self._clust.reset_statistics only if hasattr(...), and "
-        "JaccardODAC has no reset_statistics, so a global drift changes nothing: the "
-        "clusterer keeps its 1000-2000-row window"
-    ),
-)
 def test_a_global_drift_restarts_the_clusterer_statistics():
     ds = _feature_drift_stream(0).dataset
     model = _model().set_schema(ds.schema)
@@ -361,16 +341,6 @@ def test_a_global_drift_restarts_the_clusterer_statistics():
     assert model.describe()["hierarchy"]["n"] <= 300 + 256
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: trees whose labels were taken over by a background tree are not retired until "
-        "the clusterer's next event: IHOMER._after_chunk's takeover branch moves the "
-        "ownership, then calls _retire with every tree id as 'keep' (a no-op), so the old "
-        "trees stay in describe()['clusters'] as warm clusters owning no label and keep "
-        "learning every row"
-    ),
-)
 def test_trees_replaced_by_a_takeover_are_retired():
     s = make_stream(6000, n_features=20, n_labels=9, n_groups=3, drifts=[Drift(3000)], seed=0)
     ds = s.dataset

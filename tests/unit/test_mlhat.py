@@ -134,17 +134,6 @@ def test_sparse_model_predicts_the_same_from_csr_scipy_and_dense_input(sparse_st
     assert _acc(runs[0][600:], ds.Y[600:]) > 0.85  # and it does learn
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a dense-schema MLHAT treats the implicit zeros of CSR input as missing: "
-        "_kernels.mltree.prepare_rows standardises and updates the running mean/variance "
-        "only for stored entries (an absent feature gets z=0, the mean, instead of "
-        "(0 - mean)/sd), and the dense leaf models (kNN, Gaussian NB, logistic) see only "
-        "the stored entries; the same matrix given as CSR instead of ndarray learns a "
-        "different, much less accurate model (Hamming accuracy ~0.72 vs ~0.94 here)"
-    ),
-)
 def test_dense_model_predicts_the_same_from_csr_and_dense_input(sparse_stream):
     ds = sparse_stream
     schema = ds.schema.copy()
@@ -291,15 +280,6 @@ def test_past_the_memory_budget_the_tree_stops_growing_and_keeps_learning():
     assert _acc(P[-1000:], Y[-1000:]) > _acc(P_free[-1000:], Y[-1000:]) - 0.03
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: max_size_mb does not bound the node arrays: _treestate.ensure_capacity doubles "
-        "them whatever the budget (only model and observer slots are checked), and with "
-        "drift_detection every node carries an ADWIN state (~3.7 kB/node here); a 0.2 MB "
-        "budget ends at ~0.27 MB (node arrays 118 kB of a 136 kB tree)"
-    ),
-)
 def test_memory_stays_within_the_budget():
     X, Y = _splitting_stream()
     budget = 0.2 * 2**20
