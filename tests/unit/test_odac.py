@@ -137,6 +137,25 @@ def test_window_counts_equal_batch_recompute(seed: int, with_known: bool) -> Non
     np.testing.assert_array_equal(odac.dissimilarities(), np.array(T))
 
 
+def test_reset_statistics_counts_only_the_rows_after_it_and_keeps_the_partition() -> None:
+    rng = np.random.default_rng(3)
+    L, n_before, n_after = 8, 1100, 370
+    Y = (rng.random((n_before + n_after, L)) < 0.3).astype(np.uint8)
+    Y[:, 1] = Y[:, 0]  # a pair that always co-occurs: the partition has something to find
+    odac = JaccardODAC(n_min=50, window=None, delta=0.1, tau=0.2)
+    odac.update_many(Y[:n_before])
+    before = [c.tolist() for c in odac.partition()]
+    odac.reset_statistics()
+    assert odac.counts()["n"] == 0 and odac.n_seen == n_before
+    assert [c.tolist() for c in odac.partition()] == before
+    assert odac.next_check_in() == 50 - n_before % 50  # the check schedule is kept
+    odac.update_many(Y[n_before:])
+    tn, tunk, tn1, tn11 = twin_counts(Y[n_before:].tolist(), None)
+    c = odac.counts()
+    assert c["n"] == tn == n_after
+    assert c["n1"].tolist() == tn1 and c["n11"].tolist() == tn11
+
+
 # ------------------------------------------------------------------------------- planted groups
 
 SETTINGS = [(8, 2), (12, 3), (12, 4), (20, 5), (16, 8), (24, 2)]
