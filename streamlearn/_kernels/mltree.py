@@ -1236,8 +1236,11 @@ def do_split(t, s, p, leaf, f, thr, means, stds, left, right):
         t.weight[child] = side[T]
         for c in range(Lc + 1):
             t.lw[child, c] = side[c]
-            # known weight: the leaf's known fraction of the side (as the split merit assumes)
-            t.kw[child, c] = side[T] * t.o_known[o, c] / W if W > 0.0 else side[T]
+            # known weight: the leaf's known fraction of the side (as the split merit assumes),
+            # and at least the side's positives (which were all known): where labels are known
+            # depends on the side under partial labelling, and a prior lw / kw must stay <= 1
+            kw = side[T] * t.o_known[o, c] / W if W > 0.0 else side[T]
+            t.kw[child, c] = max(kw, side[c])
         t.last[child] = side[T]
     # recent rows go where the split sends them
     W = t.ring.shape[1]

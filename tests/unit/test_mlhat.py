@@ -359,3 +359,28 @@ def test_a_feature_added_mid_stream_is_used():
     P2 = model.predict_learn_many(CSR.from_dense(X[500:]), Y[500:])
     assert _acc(P2[-500:], Y[-500:]) > 0.93
     assert _tree(model)["n_splits"] >= 1
+
+
+def test_known_weights_stay_above_the_positives_when_knowing_depends_on_the_split() -> None:
+    """Under partial labelling, where a label is known can depend on the split feature (an
+    active learner asks where it is unsure). A split's children estimate their known weight
+    from the leaf's known fraction; it must never fall below their (known) positives, or the
+    prior lw / kw of a fresh leaf exceeds 1."""
+    rng = np.random.default_rng(4)
+    n = 4000
+    X = rng.random((n, 3))
+    Y = np.zeros((n, 2), np.uint8)
+    Y[:, 0] = X[:, 0] > 0.5
+    Y[:, 1] = rng.random(n) < 0.3
+    known = np.ones((n, 2), bool)
+    known[:, 0] = (X[:, 0] > 0.5) | (rng.random(n) < 0.1)  # label 0 mostly known where true
+    model = MLHAT(grace_period=20).set_schema(_schema(3, 2))
+    P = model.predict_learn_many(X, Y, known)
+    t = model._tree
+    leaves = np.flatnonzero((t.feat == -1) & (t.mslot >= 0))
+    assert t.meta[K.M_SPLITS] >= 1
+    assert (t.lw[leaves] <= t.kw[leaves] + 1e-9).all()
+    assert ((P >= 0) & (P <= 1)).all()
+    assert (
+        (model.predict_proba_many(X[:500]) >= 0) & (model.predict_proba_many(X[:500]) <= 1)
+    ).all()
