@@ -37,7 +37,7 @@ from tests.support.dashboards import (
     variable_values,
 )
 from tests.support.prometheus import PrometheusServer, require_binary
-from tests.support.served import ROOT, Served, warm_learner
+from tests.support.served import ROOT, Served, warm_default_learner
 
 pytestmark = pytest.mark.prometheus
 
@@ -117,7 +117,7 @@ def prometheus_config(target: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     binary = require_binary("prometheus")
-    warm_learner()
+    warm_default_learner()
     tmp = tmp_path_factory.mktemp("dashboards")
     env = {
         "STREAMLEARN_SNAPSHOT_DIR": str(tmp / "snaps"),
