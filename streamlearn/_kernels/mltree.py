@@ -503,8 +503,11 @@ def _sigmoid(z):
 
 @njit(inline="always")
 def leaf_prior(t, leaf, c):
+    """Share of label c among the leaf's known values. A split child's counts are estimates
+    (its known weight is the side times the leaf's known fraction, while under partial labels
+    where labels are known depends on the side): the share is capped at 1."""
     k = t.kw[leaf, c]
-    return t.lw[leaf, c] / k if k > 0.0 else 0.0
+    return min(1.0, t.lw[leaf, c] / k) if k > 0.0 else 0.0
 
 
 @njit(inline="always")
@@ -1236,11 +1239,8 @@ def do_split(t, s, p, leaf, f, thr, means, stds, left, right):
         t.weight[child] = side[T]
         for c in range(Lc + 1):
             t.lw[child, c] = side[c]
-            # known weight: the leaf's known fraction of the side (as the split merit assumes),
-            # and at least the side's positives (which were all known): where labels are known
-            # depends on the side under partial labelling, and a prior lw / kw must stay <= 1
-            kw = side[T] * t.o_known[o, c] / W if W > 0.0 else side[T]
-            t.kw[child, c] = max(kw, side[c])
+            # known weight: the leaf's known fraction of the side (as the split merit assumes)
+            t.kw[child, c] = side[T] * t.o_known[o, c] / W if W > 0.0 else side[T]
         t.last[child] = side[T]
     # recent rows go where the split sends them
     W = t.ring.shape[1]
