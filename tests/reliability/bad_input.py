@@ -25,7 +25,6 @@ import hashlib
 import json
 import math
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -45,7 +44,10 @@ from tests.reliability.common import (
     read_all,
     reference_run,
     reference_settings,
+    reporter,
     script_parser,
+    script_result,
+    script_workdir,
     service_env,
     unique_prefix,
 )
@@ -364,9 +366,7 @@ def run_bad_input(
     log: Any = None,
 ) -> BadInputResult:
 
-    def say(msg: str) -> None:
-        if log is not None:
-            print(f"bad-input: {msg}", file=log, flush=True)
+    say = reporter("bad-input", log)
 
     t0 = time.monotonic()
     res = BadInputResult()
@@ -534,8 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support.served import warm_default_learner
 
     warm_default_learner(N_FEATURES, N_LABELS)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="streamlearn-bad-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = script_workdir(args, "bad")
     with broker_for_script(args.kafka) as (bootstrap, _):
         res = run_bad_input(
             bootstrap,
@@ -546,13 +545,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             log=sys.stderr,
         )
-    out = res.summary()
-    problems = check(res)
-    out["ok"] = not problems
-    out["problems"] = problems
-    out["logs"] = str(workdir)
-    print(json.dumps(out, indent=None if args.json else 2, default=str))
-    return 0 if not problems else 1
+    return script_result(res.summary(), check(res), workdir, args.json)
 
 
 if __name__ == "__main__":

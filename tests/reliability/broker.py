@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,7 +38,10 @@ from tests.reliability.common import (
     read_all,
     reference_run,
     reference_settings,
+    reporter,
     script_parser,
+    script_result,
+    script_workdir,
     service_env,
     unique_prefix,
 )
@@ -101,9 +103,7 @@ def run_broker_restart(
     log: Any = None,
 ) -> BrokerResult:
 
-    def say(msg: str) -> None:
-        if log is not None:
-            print(f"broker: {msg}", file=log, flush=True)
+    say = reporter("broker", log)
 
     t_start = time.monotonic()
     prefix = unique_prefix("broker")
@@ -201,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.events or (20_000 if args.long else 4000)
     outage = args.outage or (90.0 if args.long else 8.0)
     warm_default_learner(20, 8)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="streamlearn-broker-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = script_workdir(args, "broker")
     with broker_for_script(args.kafka) as (bootstrap, control):
         if control is None:
             print("this script stops the broker: give none (or STREAMLEARN_TEST_KAFKA_DIR)")
@@ -210,19 +209,16 @@ def main(argv: list[str] | None = None) -> int:
         res = run_broker_restart(
             bootstrap, control, workdir, n_events=n, outage=outage, seed=args.seed, log=sys.stderr
         )
-    out = res.summary()
-    ok = (
-        503 in res.ready_codes_during_outage
-        and res.health_failures == 0
-        and res.learned == n
-        and res.prediction_offsets == n
-        and res.probe_identical
-        and res.exit_code == 0
-    )
-    out["ok"] = ok
-    out["logs"] = str(workdir)
-    print(json.dumps(out, indent=None if args.json else 2))
-    return 0 if ok else 1
+    checks = {
+        "/ready 503 during the outage": 503 in res.ready_codes_during_outage,
+        "/health always 200": res.health_failures == 0,
+        "learned counter = events": res.learned == n,
+        "a prediction for every offset": res.prediction_offsets == n,
+        "probe predictions identical": res.probe_identical,
+        "clean exit": res.exit_code == 0,
+    }
+    problems = [name for name, ok in checks.items() if not ok]
+    return script_result(res.summary(), problems, workdir, args.json)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,10 @@ __all__ = [
     "read_all",
     "reference_run",
     "reference_settings",
+    "reporter",
     "script_parser",
+    "script_result",
+    "script_workdir",
     "service_env",
     "unique_prefix",
 ]
@@ -246,6 +249,32 @@ def broker_for_script(bootstrap: str | None) -> Iterator[tuple[str, Any]]:
         with contextlib.suppress(Exception):
             broker.down()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def reporter(tag: str, log: Any) -> Callable[[str], None]:
+    """``say(msg)``: progress lines ``tag: msg`` on ``log`` (nothing when ``log`` is None)."""
+
+    def say(msg: str) -> None:
+        if log is not None:
+            print(f"{tag}: {msg}", file=log, flush=True)
+
+    return say
+
+
+def script_workdir(args: argparse.Namespace, name: str) -> Path:
+    """The script's ``--workdir``, or a fresh temporary directory."""
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"streamlearn-{name}-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
+def script_result(out: dict[str, Any], problems: list[str], workdir: Path, as_json: bool) -> int:
+    """Print a script's figures with its verdict; the exit status (0: no problem)."""
+    out["ok"] = not problems
+    out["problems"] = problems
+    out["logs"] = str(workdir)
+    print(json.dumps(out, indent=None if as_json else 2, default=str))
+    return 0 if not problems else 1
 
 
 def script_parser(description: str) -> argparse.ArgumentParser:

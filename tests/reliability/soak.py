@@ -26,7 +26,6 @@ import multiprocessing as mp
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +40,10 @@ from tests.reliability.common import (
     delete_prefixed_topics,
     linear_slope,
     read_all,
+    reporter,
     script_parser,
+    script_result,
+    script_workdir,
     service_env,
     unique_prefix,
 )
@@ -286,9 +288,7 @@ def run_soak(
     kafka_dir: Path | None = None,
     log: Any = None,
 ) -> SoakResult:
-    def say(msg: str) -> None:
-        if log is not None:
-            print(f"soak: {msg}", file=log, flush=True)
+    say = reporter("soak", log)
 
     t_start = time.monotonic()
     prefix = unique_prefix("soak")
@@ -483,8 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.rate if args.rate is not None else 1000.0
     every = args.sample_every or (10.0 if n >= 200_000 else 2.0)
     warm_default_learner(N_FEATURES, N_LABELS)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="streamlearn-soak-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = script_workdir(args, "soak")
     with broker_for_script(args.kafka) as (bootstrap, control):
         kdir = None
         if control is not None:
@@ -501,14 +500,8 @@ def main(argv: list[str] | None = None) -> int:
             kafka_dir=kdir,
             log=sys.stderr,
         )
-    out = res.figures()
-    problems = check(res)
-    out["ok"] = not problems
-    out["problems"] = problems
-    out["logs"] = str(workdir)
     (workdir / "samples.json").write_text(json.dumps([asdict(s) for s in res.samples]))
-    print(json.dumps(out, indent=None if args.json else 2))
-    return 0 if not problems else 1
+    return script_result(res.figures(), check(res), workdir, args.json)
 
 
 if __name__ == "__main__":
