@@ -85,6 +85,56 @@ def _bare_consume(bootstrap: str, topic: str, n: int, max_records: int) -> float
         c.close()
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far; None where /proc is missing."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of a process (Linux /proc; empty elsewhere)."""
+    kids = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return kids
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            kids.append(int(name))
+    return kids
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU time all cores spent busy so far (every process of the machine, the broker too)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float | None]:
+    snap: dict[str, float | None] = {}
+    for role, ps in pids.items():
+        vals = [_cpu_seconds(p) for p in ps]
+        snap[role] = None if not vals or None in vals else sum(v for v in vals if v is not None)
+    snap["machine"] = _machine_busy_seconds()
+    return snap
+
+
 def run_bench(
     bootstrap: str,
     *,
@@ -178,12 +228,20 @@ def run_bench(
                     raise RuntimeError(f"the service failed: {worker.error}")
                 time.sleep(0.01)  # the first model copy reached the HTTP side (and is warm)
             first = worker.learned()
+            roles = {
+                "learning": [worker.proc.pid],
+                "output": _children(worker.proc.pid),
+                "http": [os.getpid()],
+                "client": [client.pid],
+            }
+            cpu0 = _cpu_snapshot(roles)
             t_start = time.time()
             p0 = time.perf_counter()
             if not worker.wait_learned(n_events, 3600):
                 raise RuntimeError(f"the service failed: {worker.error}")
             worker.flush()  # every prediction acknowledged by the broker
             e2e_seconds = time.perf_counter() - p0
+            cpu1 = _cpu_snapshot(roles)
             t_end = time.time()
             time.sleep(2.0)  # the same requests against an idle service, for comparison
             t_idle = time.time()
@@ -217,6 +275,12 @@ def run_bench(
         admin.close()
 
     bare_rate = statistics.fmean(bare)
+    timed = max(1, n_events - first)
+    cpu_us = {
+        role: round(1e6 * (cpu1[role] - v0) / timed, 1)
+        for role, v0 in cpu0.items()
+        if v0 is not None and cpu1.get(role) is not None
+    }
 
     def pct(q: float, xs: list[float] = ok) -> float | None:
         if not xs:
@@ -240,5 +304,6 @@ def run_bench(
         "predict_errors": errors,
         "predict_idle_p50_ms": pct(0.50, idle),
         "predict_idle_p99_ms": pct(0.99, idle),
+        "cpu_us_per_event": cpu_us,
         "cpus": os.cpu_count(),
     }

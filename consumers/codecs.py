@@ -414,10 +414,15 @@ class PredictionEncoder:
     {'id': 'e1', 'labels': ['a'], 'proba': {'a': 0.75, 'b': 0.25}, 'model_version': 7, 'offset': 3, 'shard': '0'}
     """
 
+    #: Most label sets remembered (their JSON array text) before the memory starts afresh.
+    MAX_CACHED_SETS = 4096
+
     def __init__(self) -> None:
         self._labels: tuple | None = None
         self._names: list[str] = []
         self._fmt = ""
+        self._weights: np.ndarray | None = None
+        self._sets: dict[Any, str] = {}
 
     def _prepare(self, labels: Sequence[Hashable]) -> None:
         if (
@@ -432,6 +437,36 @@ class PredictionEncoder:
                 '{"id":%s,"labels":[%s],"proba":{' + proba + '},"model_version":%d,'
                 '"offset":%d,"shard":%s}'
             )
+            n = len(self._labels)
+            self._weights = (np.int64(1) << np.arange(n, dtype=np.int64)) if n <= 62 else None
+            self._sets = {}
+
+    def _label_sets(self, on: np.ndarray) -> list[str]:
+        """The ``labels`` array text (without brackets) of each row of the boolean ``on``.
+
+        A stream has few distinct predicted label sets: each row's set is turned into a key in
+        one vectorised step (a bit pattern) and its text is built once per distinct set.
+        """
+        n_rows, n_labels = on.shape
+        if n_labels == 0:
+            return [""] * n_rows
+        if self._weights is not None:
+            keys: list[Any] = (on.astype(np.int64) @ self._weights).tolist()
+        else:
+            packed = np.packbits(on, axis=1)
+            width = packed.shape[1]
+            flat = packed.tobytes()
+            keys = [flat[k * width : (k + 1) * width] for k in range(n_rows)]
+        sets, names = self._sets, self._names
+        if len(sets) > self.MAX_CACHED_SETS:
+            sets.clear()
+        out = []
+        for k, key in enumerate(keys):
+            text = sets.get(key)
+            if text is None:
+                text = sets[key] = ",".join([names[j] for j in np.flatnonzero(on[k])])
+            out.append(text)
+        return out
 
     def encode(
         self,
@@ -460,17 +495,17 @@ class PredictionEncoder:
     ) -> list[bytes]:
         """Records of rows of ``P``; with ``learning`` row k's version is ``model_version + k``."""
         self._prepare(labels)
-        fmt, names = self._fmt, self._names
+        fmt = self._fmt
         sh = _json_str(shard)
-        on = P > threshold
-        out = []
+        sets = self._label_sets(P > threshold)
         rows = P.tolist()
-        for k, eid in enumerate(ids):
-            hit = on[k]
-            lab = ",".join([names[j] for j in np.flatnonzero(hit)]) if hit.any() else ""
-            v = model_version + k if learning else model_version
-            out.append((fmt % (_json_str(eid), lab, *rows[k], v, offsets[k], sh)).encode())
-        return out
+        step = 1 if learning else 0
+        return [
+            (
+                fmt % (_json_str(eid), sets[k], *rows[k], model_version + step * k, offsets[k], sh)
+            ).encode()
+            for k, eid in enumerate(ids)
+        ]
 
 
 def x_to_json(x: Any) -> Any:

@@ -208,6 +208,9 @@ def _stack(rows: Sequence[Row], schema: Schema) -> np.ndarray | CSR:
     return np.array(rows, dtype=np.float64)  # rows: float lists or arrays of one length
 
 
+#: Most label-set rows a shard remembers (see ``ShardProcessor._label_row``).
+MAX_LABEL_ROWS = 4096
+
 _RESTRUCTURE_KINDS = frozenset({"split", "merge", "restructure"})
 
 
@@ -271,6 +274,7 @@ class ShardProcessor:
         self._last_expiry = -float("inf")
         self._encoder: FeatureEncoder | None = None
         self._lidx: dict | None = None
+        self._label_rows: dict[tuple, np.ndarray] = {}
         self._pred = codecs.PredictionEncoder()
         self._last_pub_version = -1
         self._last_pub_time = 0.0
@@ -386,26 +390,44 @@ class ShardProcessor:
         st.schema = new
         self._encoder = FeatureEncoder(new, self.settings.unknown_features)
 
-    def _label_row(self, names: list[str], where: str) -> tuple[np.ndarray | None, list[str]]:
-        """The 0/1 row of a label set under the unknown-label policy (None row = grow first)."""
+    def _label_row(
+        self, names: list[str], what: str, record_id: str
+    ) -> tuple[np.ndarray | None, list[str]]:
+        """The 0/1 row of a label set under the unknown-label policy (None row = grow first).
+
+        Rows of label sets already seen in this label space are remembered (a stream has few
+        distinct label sets): the row returned is shared and read-only.
+        """
         schema = self.state.schema
         assert schema is not None
         lidx = self._lidx
         if lidx is None or len(lidx) != schema.n_labels:
             lidx = self._lidx = {lab: i for i, lab in enumerate(schema.labels)}
-        try:  # fast path: every name is known
+            self._label_rows = {}
+        key = tuple(names)
+        rows = self._label_rows
+        row = rows.get(key)
+        if row is not None:
+            return row, []
+        try:  # every name is known
             row = np.zeros(len(lidx), dtype=np.uint8)
             row[[lidx[n] for n in names]] = 1
-            return row, []
         except KeyError:
             pass
+        else:
+            if len(rows) >= MAX_LABEL_ROWS:
+                rows.clear()
+            row.flags.writeable = False
+            rows[key] = row
+            return row, []
         known, unknown = codecs.split_labels(names, schema)
         if unknown:
             policy = self.settings.unknown_labels
             if policy == "reject":
                 raise DecodeError(
                     codecs.UNKNOWN_LABEL,
-                    f"{where} has label(s) {', '.join(map(repr, unknown))} not in the label space",
+                    f"{what} {record_id!r} has label(s) {', '.join(map(repr, unknown))} "
+                    "not in the label space",
                 )
             if policy == "grow":
                 return None, unknown
@@ -464,7 +486,7 @@ class ShardProcessor:
                     elif lr is not None:  # a partial answer: joined after the events
                         rejoin.append((orec, lr))
                 if ev.labels is not None:
-                    yrow, grow = self._label_row(ev.labels, f"event {ev.id!r}")
+                    yrow, grow = self._label_row(ev.labels, "event", ev.id)
                     if grow:
                         self._flush_events(run, out)
                         run = []
@@ -472,7 +494,7 @@ class ShardProcessor:
                             self._grow_labels(grow)
                         except InputError as exc:
                             raise DecodeError(codecs.UNKNOWN_LABEL, str(exc)) from None
-                        yrow, _ = self._label_row(ev.labels, f"event {ev.id!r}")
+                        yrow, _ = self._label_row(ev.labels, "event", ev.id)
             except DecodeError as err:
                 self._dlq(out, rec, err, "events")
                 continue
@@ -627,7 +649,7 @@ class ShardProcessor:
                         self._orphan_dlq(out, key, orphan, "evicted: too many labels wait")
                     continue
                 names = list(lr.labels) + list(lr.known or [])
-                yrow, grow = self._label_row(names, f"labels of {lr.id!r}")
+                yrow, grow = self._label_row(names, "labels of", lr.id)
                 if grow:
                     self._join(joined)
                     joined = []

@@ -24,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from consumers.codecs import DecodeError, FeatureEncoder, Features
 from streamlearn import __version__
@@ -187,6 +187,65 @@ async def _reject(send: Any, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _FastPredict:
+    """Pure ASGI middleware: plain ``POST /v1/predict`` requests answered without FastAPI's
+    routing, dependency solving and body re-parsing (they cost more than the prediction).
+
+    ``answer(headers, body)`` returns the JSON of the answer, or ``None`` to hand the request
+    (its body replayed) to the FastAPI route, which then answers or refuses it as usual.
+    """
+
+    def __init__(self, app: Any, answer: Callable[[list, bytes], bytes | None]) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or scope.get("path") != "/v1/predict"
+            or scope.get("query_string")
+            or scope.get("root_path")
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        out = self.answer(scope.get("headers", []), body)
+        if out is None:
+            delivered = [False]
+
+            async def replay() -> dict:
+                if not delivered[0]:
+                    delivered[0] = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(out)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": out})
+
+
+_PREDICT_REQUEST = TypeAdapter(PredictRequest)
+
+
 def _encoder(mv: ModelVersion, policy: str) -> FeatureEncoder:
     enc = getattr(mv, "_encoder", None)
     if enc is None:
@@ -232,6 +291,8 @@ def create_app(
         description="Online multi-label learning service: query the live model, "
         "check readiness, scrape metrics.",
     )
+    # the last added is the outermost: limits and metrics see the fast path's requests too
+    app.add_middleware(_FastPredict, answer=lambda headers, body: fast_answer(headers, body))
     app.add_middleware(_Limits, max_bytes=settings.max_request_bytes, metrics=metrics)
     if metrics is not None:
         metrics.ready.set_function(lambda: 1.0 if state.ready()[0] else 0.0)
@@ -322,6 +383,10 @@ def create_app(
         request: Request,
         shard: Annotated[str | None, Query(description="shard id")] = None,
     ) -> Any:
+        return JSONResponse(answer(body, shard))
+
+    def answer(body: PredictRequest, shard: str | None) -> dict[str, Any]:
+        """The body of a /v1/predict answer; HTTPException for every refusal."""
         xs = [body.x] if body.instances is None else body.instances
         if len(xs) > batch_limit:
             raise HTTPException(
@@ -360,6 +425,34 @@ def create_app(
             out.update(preds[0])
         else:
             out["predictions"] = preds
-        return JSONResponse(out)
+        return out
+
+    def fast_answer(headers: list, body: bytes) -> bytes | None:
+        """The answer's JSON for a plain valid request, or None: FastAPI's route decides.
+
+        Valid, authorised requests without a query string are answered here, without FastAPI's
+        routing and dependency machinery; everything else (errors, ``?shard=``, other content
+        types) goes through the route, so its answers and errors are FastAPI's own.
+        """
+        ctype = auth = None
+        for name, value in headers:
+            if name == b"content-type":
+                ctype = value
+            elif name == b"authorization":
+                auth = value
+        if ctype is None or ctype.lower() != b"application/json":
+            return None
+        if token is not None:
+            scheme, _, cred = (auth or b"").decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not secrets.compare_digest(
+                cred.encode(), token.encode()
+            ):
+                return None
+        try:
+            req = _PREDICT_REQUEST.validate_json(body)
+            out = answer(req, None)
+        except (ValidationError, HTTPException):
+            return None
+        return JSONResponse(out).body
 
     return app

@@ -147,6 +147,52 @@ def test_prediction_encoder_matches_json() -> None:
     assert [json.loads(m)["labels"] for m in many] == [["a", 'we"ird'], ["c"]]
 
 
+def _reference_prediction(eid, labels, p, thr, version, offset, shard) -> bytes:
+    """One prediction record the plain way (json.dumps of the documented dict)."""
+    body = {
+        "id": eid,
+        "labels": [str(lab) for lab, v in zip(labels, p) if v > thr],
+        "proba": {str(lab): float(v) for lab, v in zip(labels, p)},
+        "model_version": version,
+        "offset": offset,
+        "shard": shard,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("n_labels", [0, 1, 14, 62, 63, 200])
+@pytest.mark.parametrize("learning", [False, True])
+def test_prediction_encoder_batch_equals_per_event_json(n_labels: int, learning: bool) -> None:
+    rng = np.random.default_rng(n_labels)
+    labels = [f"l{j}" for j in range(n_labels)]
+    if n_labels > 2:
+        labels[1], labels[2] = 'q"u%te', "\u00e9t\u00e9"
+    n = 300
+    P = rng.random((n, n_labels))
+    P[rng.random((n, n_labels)) < 0.5] = 0.0  # few distinct label sets, as in a stream
+    P[:5] = 1.0
+    ids = [f"e{i}" if i % 7 else f'odd"id\n{i}' for i in range(n)]
+    offsets = list(range(100, 100 + n))
+    enc = codecs.PredictionEncoder()
+    enc.MAX_CACHED_SETS = 8  # the memory of label sets starts afresh many times
+    for _ in range(2):  # the second pass is served from the remembered label sets
+        got = enc.encode_many(ids, labels, P, 0.4, 50, offsets, "3", learning)
+        want = [
+            _reference_prediction(
+                ids[k], labels, P[k], 0.4, 50 + k if learning else 50, offsets[k], "3"
+            )
+            for k in range(n)
+        ]
+        assert got == want
+    # a new label space is seen as such (no stale label set text)
+    if n_labels:
+        other = [f"m{j}" for j in range(n_labels)]
+        got = enc.encode_many(ids[:3], other, P[:3], 0.4, 1, offsets[:3], "3")
+        assert got == [
+            _reference_prediction(ids[k], other, P[k], 0.4, 1, offsets[k], "3") for k in range(3)
+        ]
+
+
 def test_dlq_record_keeps_raw_bytes_and_origin() -> None:
     rec = codecs.dlq_record(b"\x00raw", "invalid_json", "boom", "t.events", 3, 42)
     assert rec.kind == "dlq" and rec.value == b"\x00raw"

@@ -257,3 +257,82 @@ def test_reads_use_immutable_versions_while_learning(service) -> None:
             done += 10
         want = replay.learner.predict_proba_many(np.array([x]))[0]
         assert [seen[v][0]["a"], seen[v][0]["b"]] == want.tolist()
+
+
+def _fast_answer(app):
+    """The fast path's decision function (``None`` = the FastAPI route answers)."""
+    from streamlearn.serving.app import _FastPredict
+
+    (mw,) = [m for m in app.user_middleware if m.cls is _FastPredict]
+    return mw.kwargs["answer"]
+
+
+@pytest.mark.parametrize("token", [None, "s3cret"])
+def test_predict_fast_path_answers_as_the_route_does(token) -> None:
+    """Plain valid requests skip FastAPI's machinery; their answers are the route's, byte for
+    byte, and everything else still goes through the route."""
+    st = settings(api_token=token)
+    state = ServiceState()
+    metrics = ServiceMetrics(CollectorRegistry())
+    proc = ShardProcessor.new("0", st, service=state)
+    proc.process(events(20))
+    proc.publish()
+    app = create_app(state, st, metrics=metrics)
+    client = TestClient(app)
+    answer = _fast_answer(app)
+    auth = {} if token is None else {"Authorization": f"Bearer {token}"}
+    raw_auth = [] if token is None else [(b"authorization", f"Bearer {token}".encode())]
+    X = np.random.default_rng(3).normal(size=(5, 4))
+    bodies = [
+        {"x": X[0].tolist()},
+        {"x": {"f0": 1.5, "f3": -0.25}},
+        {"x": {"indices": [3, 0], "values": [0.3, 1.5]}},
+        {"instances": X.tolist()},
+    ]
+    for body in bodies:
+        raw = json.dumps(body).encode()
+        fast = answer([(b"content-type", b"application/json"), *raw_auth], raw)
+        assert fast is not None
+        # the route itself: a content type the fast path leaves to FastAPI
+        routed = client.post(
+            "/v1/predict",
+            content=raw,
+            headers={"content-type": "application/json; charset=utf-8", **auth},
+        )
+        assert routed.status_code == 200 and routed.content == fast
+        r = client.post(
+            "/v1/predict", content=raw, headers={"content-type": "application/json", **auth}
+        )
+        assert r.status_code == 200 and r.content == fast
+        assert r.headers["content-type"] == routed.headers["content-type"]
+    ok = {"content-type": "application/json", **auth}
+    ct = [(b"content-type", b"application/json"), *raw_auth]
+    # refusals are left to the route (its own status codes and messages)
+    assert answer(ct, b'{"x": [1, 2]}') is None
+    assert answer(ct, b"{nope") is None
+    assert answer(ct, b'{"x": [1, 2, 3, 4], "y": 1}') is None
+    assert answer([(b"content-type", b"text/plain"), *raw_auth], b'{"x": [1, 2, 3, 4]}') is None
+    if token is not None:
+        assert answer([(b"content-type", b"application/json")], b'{"x": [1, 2, 3, 4]}') is None
+        wrong = [(b"content-type", b"application/json"), (b"authorization", b"Bearer nope")]
+        assert answer(wrong, b'{"x": [1, 2, 3, 4]}') is None
+        assert client.post("/v1/predict", json={"x": [1, 2, 3, 4]}).status_code == 401
+    assert client.post("/v1/predict", content=b'{"x": [1, 2]}', headers=ok).status_code == 422
+    # ?shard= goes through the route
+    r = client.post("/v1/predict", params={"shard": "0"}, json={"x": [1, 2, 3, 4]}, headers=auth)
+    assert r.status_code == 200 and r.json()["shard"] == "0"
+    assert (
+        client.post(
+            "/v1/predict", params={"shard": "9"}, json={"x": [1, 2, 3, 4]}, headers=auth
+        ).status_code
+        == 404
+    )
+    # requests answered by the fast path are counted under their route like the others
+    n_ok = metrics.registry.get_sample_value(
+        "streamlearn_http_requests_total",
+        {"route": "/v1/predict", "method": "POST", "status": "200"},
+    )
+    assert n_ok == 2 * len(bodies) + 1
+    assert metrics.registry.get_sample_value(
+        "streamlearn_http_predict_seconds_count", {"shard": "0"}
+    ) >= 3 * len(bodies)
