@@ -14,25 +14,13 @@ from streamlearn.snapshot import loads
 from tests.support.learners import CentroidLearner
 from tests.support.service import (
     RunnerThread,
-    delete_prefixed_topics,
     event,
     kafka_settings,
     produce,
     read_topic,
-    unique_prefix,
 )
 
 LABELS = ["a", "b", "c"]
-
-
-@pytest.fixture
-def prefix(kafka_bootstrap: str):
-    p = unique_prefix()
-    yield p
-    try:
-        delete_prefixed_topics(kafka_bootstrap, p)
-    except Exception:  # a leftover test topic is no failure
-        pass
 
 
 def stream(n: int, start: int = 0, seed: int = 0, labelled: bool = True):

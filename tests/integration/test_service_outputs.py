@@ -10,22 +10,10 @@ from consumers.snapshots import KafkaSnapshotStore
 from tests.support.kafka import create_topic
 from tests.support.service import (
     RunnerThread,
-    delete_prefixed_topics,
     event,
     kafka_settings,
     produce,
-    unique_prefix,
 )
-
-
-@pytest.fixture
-def prefix(kafka_bootstrap: str):
-    p = unique_prefix()
-    yield p
-    try:
-        delete_prefixed_topics(kafka_bootstrap, p)
-    except Exception:  # a leftover test topic is no failure
-        pass
 
 
 @pytest.mark.parametrize("output_process", [True, False])

@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from consumers.snapshots import KafkaSnapshotStore, shard_key
-from tests.support.service import delete_prefixed_topics, kafka_settings, read_topic, unique_prefix
-
-
-@pytest.fixture
-def prefix(kafka_bootstrap: str):
-    p = unique_prefix()
-    yield p
-    try:
-        delete_prefixed_topics(kafka_bootstrap, p)
-    except Exception:  # a leftover test topic is no failure
-        pass
+from tests.support.service import kafka_settings, read_topic
 
 
 def _live(bootstrap: str, topic: str, n: int) -> dict[bytes, bytes]:
