@@ -873,22 +873,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             if k < n_ds:
                 add(f"`{name}` ran the whole stream on {k} of the {n_ds} data sets only.")
     common = avg["common"]
-    if common["datasets"] and len(common["datasets"]) < n_ds:
+    if common["datasets"]:
         add("")
-        add(
-            f"All four learners on the {len(common['datasets'])} data sets where the peers ran "
-            f"the whole stream ({', '.join(common['datasets'])}):"
-        )
-        add("")
-        head = ["metric", *[f"`{n}`" for n in common["learners"]]]
-        rows = [
-            [title, *[_f(common["learners"][n][key]) for n in common["learners"]]]
-            for key, title, _ in METRICS
-        ]
-        L += _table(head, rows)
-    elif common["datasets"]:
-        add("")
-        add("The peers ran the whole stream on every data set:")
+        if len(common["datasets"]) < n_ds:
+            add(
+                f"All four learners on the {len(common['datasets'])} data sets where the peers "
+                f"ran the whole stream ({', '.join(common['datasets'])}):"
+            )
+        else:
+            add("The peers ran the whole stream on every data set:")
         add("")
         head = ["metric", *[f"`{n}`" for n in common["learners"]]]
         rows = [

@@ -15,7 +15,7 @@ shards in one process, a request picks one with ``?shard=``; by default the most
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import numpy as np
@@ -141,16 +141,7 @@ class _Limits:
                     await _reject(send, 413, f"request body larger than {limit} bytes")
                     self._observe(scope, 413, t0)
                     return
-            body = b"".join(chunks)
-            delivered = [False]
-
-            async def replay() -> dict:
-                if not delivered[0]:
-                    delivered[0] = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            app_receive = replay
+            app_receive = _replaying(b"".join(chunks), receive)
         else:
             app_receive = receive
 
@@ -170,6 +161,21 @@ class _Limits:
         if path is None:  # rejected before routing, or no such route
             path = scope.get("path") if scope.get("path") in ROUTES else "unmatched"
         self.metrics.observe_http(path, scope.get("method", ""), status, time.perf_counter() - t0)
+
+
+def _replaying(body: bytes, receive: Any) -> Callable[[], Awaitable[dict]]:
+    """An ASGI ``receive`` that hands the app a body already read, whole, then defers to
+    ``receive`` (for the disconnect message)."""
+    delivered = False
+
+    async def replay() -> dict:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _reject(send: Any, status: int, detail: str) -> None:
@@ -220,15 +226,7 @@ class _FastPredict:
         body = b"".join(chunks)
         out = self.answer(scope.get("headers", []), body)
         if out is None:
-            delivered = [False]
-
-            async def replay() -> dict:
-                if not delivered[0]:
-                    delivered[0] = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
+            await self.app(scope, _replaying(body, receive), send)
             return
         await send(
             {
