@@ -946,6 +946,27 @@ def update_labelsets(t, m, ybits, w):
         t.ls_bits[m, k, c] = ybits[c]
 
 
+@njit(inline="always")
+def count_row(t, node, w, yrow, krow, full):
+    """Add a row of weight ``w`` to ``node``'s label counts: its weight, per label the known
+    weight and the positives, and the "no label" outcome (every label known, none positive).
+    Returns whether the row is a "no label" row."""
+    Lc = t.label_map.shape[0]
+    t.weight[node] += w
+    empty = full
+    for c in range(Lc):
+        if krow[c]:
+            t.kw[node, c] += w
+            if yrow[c]:
+                t.lw[node, c] += w
+                empty = False
+    if full:
+        t.kw[node, Lc] += w
+    if empty:
+        t.lw[node, Lc] += w
+    return empty
+
+
 @njit
 def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, rid, grad, pos_list):
     """Learn one row at a leaf with weight ``w`` (losses of the models are updated even at w=0)."""
@@ -962,22 +983,7 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
                 t.loss[m, c, i] = decay * t.loss[m, c, i] + err * err
     if w <= 0.0:
         return
-    any_pos = False
-    for c in range(Lc):
-        if krow[c] and yrow[c]:
-            any_pos = True
-            break
-    # node statistics
-    t.weight[leaf] += w
-    for c in range(Lc):
-        if krow[c]:
-            t.kw[leaf, c] += w
-            if yrow[c]:
-                t.lw[leaf, c] += w
-    if full:
-        t.kw[leaf, Lc] += w
-        if not any_pos:
-            t.lw[leaf, Lc] += w
+    empty = count_row(t, leaf, w, yrow, krow, full)  # node statistics
     # logistic regression: one SGD step per known label
     if (int(p.models_mask) >> LR) & 1:
         if not valid[LR]:
@@ -1020,7 +1026,6 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
     for c in range(Lc):
         if krow[c]:
             t.o_known[o, c] += w
-    empty = full and not any_pos
     if empty:
         t.o_tot[o, Lc] += w
         t.o_mass[o, Lc] += w * rowsum
@@ -1349,18 +1354,7 @@ def learn_path(t, s, p, top, leaf, xd, w, yrow, krow):
     node = top
     while node != leaf and t.feat[node] >= 0:
         if w > 0.0:
-            t.weight[node] += w
-            empty = full  # "no label": every label known, none positive
-            for c in range(Lc):
-                if krow[c]:
-                    t.kw[node, c] += w
-                    if yrow[c]:
-                        t.lw[node, c] += w
-                        empty = False
-            if full:
-                t.kw[node, Lc] += w
-            if empty:
-                t.lw[node, Lc] += w
+            count_row(t, node, w, yrow, krow, full)
         node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
 
 
@@ -1531,18 +1525,7 @@ def tree_run(
             if t.feat[node] < 0:
                 break
             if w > 0.0:
-                t.weight[node] += w
-                empty = full  # "no label": every label known, none positive
-                for c in range(Lc):
-                    if krow[c]:
-                        t.kw[node, c] += w
-                        if yrow[c]:
-                            t.lw[node, c] += w
-                            empty = False
-                if full:
-                    t.kw[node, Lc] += w
-                if empty:
-                    t.lw[node, Lc] += w
+                count_row(t, node, w, yrow, krow, full)
             node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
         learn_leaf(
             t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid, grad, pos_list,
