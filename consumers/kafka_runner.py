@@ -141,6 +141,9 @@ class KafkaRunner:
             fetch_max_bytes=64 << 20,
             max_partition_fetch_bytes=8 << 20,
             reconnect_backoff_max_ms=1000,
+            # a topic created a moment ago may miss from the metadata the group's first
+            # assignment is computed from: a refresh every 5 s (default 5 min) rebalances then
+            metadata_max_age_ms=5000,
             client_id="streamlearn-consumer",
         )
         self.consumer.subscribe(list(self.topics.values()), listener=_Listener(self))

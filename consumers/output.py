@@ -54,12 +54,15 @@ def _producer(bootstrap: str, linger_ms: int) -> Any:
 
 
 class _Producing:
-    """Shared by both sinks: send records with explicit partitions, count failures."""
+    """Shared by both sinks: send records with explicit partitions, count acknowledgements and
+    failures."""
 
     def __init__(self, producer: Any, topics: dict[str, str], partitions: dict[str, int]) -> None:
         self.producer = producer
         self.topics = topics
         self.partitions = partitions
+        self.sent = 0
+        self.acked = 0
         self.errors = 0
         self._lock = threading.Lock()
 
@@ -69,12 +72,36 @@ class _Producing:
         for kind, key, value, headers in records:
             topic = topics[kind]
             fut = send(topic, value=value, key=key, headers=headers, partition=shard % parts[topic])
+            self.sent += 1
+            fut.add_callback(self._acked)
             fut.add_errback(self._failed, kind)
+
+    def _acked(self, _metadata: Any) -> None:
+        with self._lock:
+            self.acked += 1
 
     def _failed(self, kind: str, exc: BaseException) -> None:
         with self._lock:
             self.errors += 1
         log.error("producing a %s record failed: %s", kind, exc)
+
+    def flush(self, timeout: float) -> bool:
+        """Flush the producer; True once every record sent so far is acknowledged.
+
+        The producer's own flush can return before the callbacks of a batch it aborted have
+        run: a record counts as delivered only when its acknowledgement has been seen, so a
+        checkpoint never covers a record whose refusal is still to be counted.
+        """
+        deadline = time.monotonic() + timeout
+        self.producer.flush(timeout=timeout)
+        while True:
+            with self._lock:
+                settled = self.acked + self.errors
+                if settled >= self.sent:
+                    return self.errors == 0
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
 
 class InlineSink:
@@ -94,7 +121,8 @@ class InlineSink:
             self._p.send(records, shard)
 
     def flush(self, timeout: float = 60.0) -> None:
-        self._p.producer.flush(timeout=timeout)
+        if not self._p.flush(timeout):
+            raise OutputError(f"outputs not acknowledged by the broker within {timeout:g} s")
 
     def close(self) -> None:
         self._p.producer.close(timeout=30)
@@ -199,8 +227,7 @@ def child_main() -> int:
                 p.send(msg[2], msg[1])
             elif op == "flush":
                 try:
-                    p.producer.flush(timeout=msg[2])
-                    complete = True
+                    complete = p.flush(msg[2])
                 except Exception as exc:  # KafkaTimeoutError: the broker is away; try later
                     log.warning("outputs not acknowledged within %g s (%s)", msg[2], exc)
                     complete = False

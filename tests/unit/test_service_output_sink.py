@@ -89,3 +89,65 @@ def test_read_assembles_a_message_from_short_reads_and_stops_at_the_end() -> Non
     assert output._read(f) == {"x": list(range(50))}
     with pytest.raises(EOFError):
         output._read(f)
+
+
+class _LateFuture:
+    def __init__(self) -> None:
+        self.callbacks: list = []
+        self.errbacks: list = []
+
+    def add_callback(self, fn: Any, *args: Any) -> None:
+        self.callbacks.append((fn, args))
+
+    def add_errback(self, fn: Any, *args: Any) -> None:
+        self.errbacks.append((fn, args))
+
+
+class _LateProducer:
+    """A producer whose flush returns before its records' callbacks have run (as kafka-python's
+    can when it aborts batches); they run on a timer, like its sender thread."""
+
+    def __init__(self, fail: set[int], delay: float) -> None:
+        self.futures: list[_LateFuture] = []
+        self.fail = fail
+        self.delay = delay
+
+    def send(self, *args: Any, **kw: Any) -> _LateFuture:
+        self.futures.append(_LateFuture())
+        return self.futures[-1]
+
+    def flush(self, timeout: float) -> None:
+        import threading
+
+        def settle() -> None:
+            for i, fut in enumerate(self.futures):
+                if i in self.fail:
+                    for fn, args in fut.errbacks:
+                        fn(*args, RuntimeError("refused"))
+                else:
+                    for fn, args in fut.callbacks:
+                        fn(*args, None)
+
+        threading.Timer(self.delay, settle).start()
+
+
+def _producing(fail: set[int], delay: float) -> Any:
+    p = output._Producing(_LateProducer(fail, delay), {"predictions": "t"}, {"t": 1})
+    p.send([("predictions", b"k", b"v", [])] * 5, 0)
+    return p
+
+
+def test_a_flush_counts_as_complete_only_once_every_record_is_acknowledged() -> None:
+    p = _producing(set(), delay=0.2)
+    assert p.flush(timeout=5) and p.acked == 5
+
+
+def test_a_refusal_counted_after_the_producers_flush_still_fails_the_flush() -> None:
+    p = _producing({3}, delay=0.2)
+    assert not p.flush(timeout=5)
+    assert (p.acked, p.errors) == (4, 1)
+
+
+def test_records_still_unsettled_at_the_deadline_fail_the_flush() -> None:
+    p = _producing(set(), delay=2.0)
+    assert not p.flush(timeout=0.1)
