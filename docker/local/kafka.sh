@@ -171,7 +171,11 @@ EOF
 format_storage() {
     local cluster_id
     # A cluster id is a uuid as 22 characters of url-safe base64 without padding.
-    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    # It must not start with '-': the storage tool would read it as an option (1 run in 64).
+    cluster_id="-"
+    while [[ "$cluster_id" == -* ]]; do
+        cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
     say "formatting KRaft storage in $DATA (cluster $cluster_id)"
     java -XX:TieredStopAtLevel=1 -Xshare:auto -cp "$LIBS/*" -Dlog4j2.configurationFile="$LOG4J_CONF" -Dkafka.logs.dir="$LOGS" \
         kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONF" \
