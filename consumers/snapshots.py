@@ -86,17 +86,27 @@ class KafkaSnapshotStore:
                 for fut in futures:  # a torn snapshot: some chunks durable, no manifest
                     fut.get(timeout=timeout)
                 faults.point("snapshot-partial")
-        manifest = {
-            "id": sid,
-            "chunks": n,
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        futures.append(
-            send(self.topic, value=json.dumps(manifest).encode(), key=key.encode(), partition=part)
-        )
-        for fut in futures:
-            fut.get(timeout=timeout)
+        # Every chunk is acknowledged before the manifest is sent: a manifest replaces the shard's
+        # previous one, so one that landed without its chunks would leave the shard with no
+        # complete snapshot at all. A failed chunk leaves the previous snapshot untouched.
+        # If the save fails, its chunks are garbage (or, when only the manifest's acknowledgement
+        # is missing, belong to a snapshot the next save supersedes): deleted with the next save.
+        deadline = time.monotonic() + timeout
+        try:
+            for fut in futures:
+                fut.get(timeout=max(0.0, deadline - time.monotonic()))
+            manifest = {
+                "id": sid,
+                "chunks": n,
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+            send(
+                self.topic, value=json.dumps(manifest).encode(), key=key.encode(), partition=part
+            ).get(timeout=max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            self._stale.setdefault(partition, []).extend(f"{key}#{sid}#{i}" for i in range(n))
+            raise
         faults.point("snapshot-manifest")
         prev = self._previous.get(partition)
         if prev is not None and prev[0] != sid:
