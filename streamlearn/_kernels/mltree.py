@@ -223,7 +223,7 @@ def store_append(s, indptr, indices, data, Y, K, has_known, start, stop):
     return first
 
 
-@njit(inline="always")
+@njit
 def store_slot(s, rid):
     """Slot of row ``rid`` if it is still whole in the store, else -1."""
     if rid < 0:
@@ -501,16 +501,23 @@ def _sigmoid(z):
     return ez / (1.0 + ez)
 
 
-@njit(inline="always")
+@njit
 def leaf_prior(t, leaf, c):
     """Share of label c among the leaf's known values. A split child's counts are estimates
     (its known weight is the side times the leaf's known fraction, while under partial labels
     where labels are known depends on the side): the share is capped at 1."""
-    k = t.kw[leaf, c]
-    return min(1.0, t.lw[leaf, c] / k) if k > 0.0 else 0.0
+    return _prior(t.lw, t.kw, leaf, c)
 
 
-@njit(inline="always")
+# The hot paths call array-level helpers: a kernel that receives a Tree increfs each of its
+# arrays on entry and decrefs them on exit (about a hundred atomic operations per call).
+@njit
+def _prior(lw, kw, leaf, c):
+    k = kw[leaf, c]
+    return min(1.0, lw[leaf, c] / k) if k > 0.0 else 0.0
+
+
+@njit
 def predict_lr(t, m, idx, zval, pm):
     """Per-label logistic regression of model slot ``m`` on the scaled row, into ``pm[LR]``."""
     Lc = t.label_map.shape[0]
@@ -526,7 +533,7 @@ def predict_lr(t, m, idx, zval, pm):
         pm[LR, c] = _sigmoid(pm[LR, c])
 
 
-@njit(inline="always")
+@njit
 def recent_count(t, p, m, cur):
     """How many recent rows the kNN and recency models may look at (newest first)."""
     if p.global_recent:
@@ -534,7 +541,7 @@ def recent_count(t, p, m, cur):
     return t.ring_n[m]
 
 
-@njit(inline="always")
+@njit
 def recent_rid(t, p, m, cur, back):
     """Store id of the ``back``-th most recent row: of the stream (rows before ``cur``, the id of
     the row being predicted) or of the leaf."""
@@ -544,14 +551,90 @@ def recent_rid(t, p, m, cur, back):
     return t.ring[m, (t.ring_pos[m] - back) % W]
 
 
+@njit(inline="always")
+def knn_offer(sims, ids, nfound, sim, slot):
+    """Offer a candidate to the top-k (descending similarity; on equal similarity the one
+    offered first stays ahead); returns the new count."""
+    k = sims.shape[0]
+    if nfound < k:
+        pos = nfound
+        nfound += 1
+    elif sim > sims[k - 1]:
+        pos = k - 1
+    else:
+        return nfound
+    while pos > 0 and sims[pos - 1] < sim:
+        sims[pos] = sims[pos - 1]
+        ids[pos] = ids[pos - 1]
+        pos -= 1
+    sims[pos] = sim
+    ids[pos] = slot
+    return nfound
+
+
+@njit
+def search_recent(s, xz, norm_x, cur, n, sims, ids):
+    """Top-k of the ``n`` stream rows before id ``cur`` by similarity to the row in ``xz``,
+    newest first (so that on equal similarity the more recent row wins); returns the count."""
+    # _similarity written out: called per candidate it costs several times the dot itself
+    E = s.idx.shape[0]
+    d = xz.shape[0]
+    nfound = 0
+    for back in range(1, n + 1):
+        slot = store_slot(s, cur - back)
+        if slot < 0:
+            continue
+        q0 = s.start[slot] % E
+        n_e = s.length[slot]
+        nr = s.znorm[slot]
+        if nr <= 0.0 or norm_x <= 0.0:
+            sim = 0.0
+        elif n_e == d and q0 + n_e <= E:  # a whole dense row, not wrapped
+            sim = _contiguous_dot(s.zval, q0, xz) / (nr * norm_x)
+        else:
+            sim = _sparse_dot(s, q0, n_e, xz) / (nr * norm_x)
+        nfound = knn_offer(sims, ids, nfound, sim, slot)
+    return nfound
+
+
+@njit
+def knn_search_rows(s, indptr, indices, zdata, znorm, start, stop, rid0, learn, window, d, kres):
+    """The stream-scope neighbours of rows ``start:stop``, once for every leaf of every tree.
+
+    ``kres[i - start]`` gets ``[count, slots..., similarities...]`` (``k = (kres.shape[1] - 1)
+    // 2`` of each), the result :func:`predict_knn` would find for the row with
+    ``p.global_recent``: the ``window`` rows before the row's own id when learning (``rid0`` is
+    the id of row ``start``), before the store's next id when only predicting.
+    """
+    k = (kres.shape[1] - 1) // 2
+    sims = np.zeros(k)
+    ids = np.zeros(k, dtype=np.int64)
+    xz = np.zeros(d)
+    base = indptr[start]
+    for i in range(start, stop):
+        a = indptr[i]
+        b = indptr[i + 1]
+        for e in range(a, b):
+            xz[indices[e]] = zdata[e - base]
+        cur = rid0 + (i - start) if learn else s.meta[0]
+        nfound = search_recent(s, xz, znorm[i - start], cur, min(window, cur), sims, ids)
+        r = i - start
+        kres[r, 0] = nfound
+        for j in range(nfound):
+            kres[r, 1 + j] = ids[j]
+            kres[r, 1 + k + j] = sims[j]
+        for e in range(a, b):
+            xz[indices[e]] = 0.0
+
+
 @njit
 def predict_knn(t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, crow, cur, kres):
     """kNN (cosine) over the recent rows: per-label vote of the k nearest; False if none.
 
     With ``p.global_recent`` the candidates are the stream's latest rows, the same for every
     leaf of every tree: ``kres[crow]`` (``[count, slots..., similarities...]``, count -1 = not
-    computed yet; a (0, 0) array disables it) keeps the neighbours found for a row so that the
-    other trees of a forest reuse them.
+    computed yet; a (0, 0) array disables it) keeps the neighbours found for a row so that
+    other trees and alternates reuse them (:func:`knn_search_rows` fills it for a chunk).
 
     ``cache[crow, cache_col[slot]]`` memoises similarities between the current row and store
     rows across the trees of a forest (NaN = not computed; ``cache_col[slot] < 0``: not cached;
@@ -559,63 +642,57 @@ def predict_knn(t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, c
     similarity computed by one tree is valid for every other.
     """
     use_cache = cache.shape[0] > 0
-    Lc = t.label_map.shape[0]
     kk = int(p.knn_k)
     k = sims.shape[0]  # 4 * knn_k candidates, so that each label finds k neighbours knowing it
     nfound = 0
     shared = p.global_recent and kres.shape[0] > 0
-    n = recent_count(t, p, m, cur)
     if shared and kres[crow, 0] >= 0.0:
         nfound = int(kres[crow, 0])
         for i in range(nfound):
             ids[i] = int(kres[crow, 1 + i])
             sims[i] = kres[crow, 1 + k + i]
-        n = 0  # nothing left to search
-    # newest first, so that on equal similarity the more recent row wins
-    for back in range(1, n + 1):
-        rid = recent_rid(t, p, m, cur, back)
-        slot = store_slot(s, rid)
-        if slot < 0:
-            continue
-        col = cache_col[slot] if use_cache else -1
-        if col >= 0 and not math.isnan(cache[crow, col]):
-            sim = cache[crow, col]
-        else:
-            sim = _similarity(s, slot, xz, norm_x)
-            if col >= 0:
-                cache[crow, col] = sim
-        # insertion into the top-k (descending similarity, stable)
-        if nfound < k:
-            pos = nfound
-            nfound += 1
-        elif sim > sims[k - 1]:
-            pos = k - 1
-        else:
-            continue
-        while pos > 0 and sims[pos - 1] < sim:
-            sims[pos] = sims[pos - 1]
-            ids[pos] = ids[pos - 1]
-            pos -= 1
-        sims[pos] = sim
-        ids[pos] = slot
-    if shared and kres[crow, 0] < 0.0:
-        kres[crow, 0] = nfound
-        for i in range(nfound):
-            kres[crow, 1 + i] = ids[i]
-            kres[crow, 1 + k + i] = sims[i]
+    elif p.global_recent:
+        nfound = search_recent(s, xz, norm_x, cur, recent_count(t, p, m, cur), sims, ids)
+        if shared:
+            kres[crow, 0] = nfound
+            for i in range(nfound):
+                kres[crow, 1 + i] = ids[i]
+                kres[crow, 1 + k + i] = sims[i]
+    else:
+        # the leaf's own recent rows, newest first
+        for back in range(1, recent_count(t, p, m, cur) + 1):
+            slot = store_slot(s, recent_rid(t, p, m, cur, back))
+            if slot < 0:
+                continue
+            col = cache_col[slot] if use_cache else -1
+            if col >= 0 and not math.isnan(cache[crow, col]):
+                sim = cache[crow, col]
+            else:
+                sim = _similarity(s, slot, xz, norm_x)
+                if col >= 0:
+                    cache[crow, col] = sim
+            nfound = knn_offer(sims, ids, nfound, sim, slot)
+    return _knn_vote(t.label_map, t.lw, t.kw, leaf, s.y, s.known, ids, nfound, kk, pm)
+
+
+@njit
+def _knn_vote(label_map, lw, kw, leaf, y, known, ids, nfound, kk, pm):
+    """The kNN models' per-label votes from the ``nfound`` neighbours in ``ids`` (store
+    slots); False when there is none."""
     if nfound == 0:
         return False
+    Lc = label_map.shape[0]
     for c in range(Lc):
-        col = t.label_map[c]
+        col = label_map[c]
         pos_ = 0.0
         kn = 0.0
         for i in range(nfound):
-            if s.known[ids[i], col]:
+            if known[ids[i], col]:
                 kn += 1.0
-                pos_ += s.y[ids[i], col]
+                pos_ += y[ids[i], col]
                 if kn >= kk:
                     break
-        pm[KNN, c] = pos_ / kn if kn > 0.0 else leaf_prior(t, leaf, c)
+        pm[KNN, c] = pos_ / kn if kn > 0.0 else _prior(lw, kw, leaf, c)
     # label-powerset vote: the label set (over this tree's labels) most frequent among the k
     # nearest, ties to the nearest; unknown labels count as absent
     nk = min(kk, nfound)
@@ -628,9 +705,9 @@ def predict_knn(t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, c
                 continue
             same = True
             for c in range(Lc):
-                col = t.label_map[c]
-                yi = s.y[ids[i], col] if s.known[ids[i], col] else 0
-                yj = s.y[ids[j], col] if s.known[ids[j], col] else 0
+                col = label_map[c]
+                yi = y[ids[i], col] if known[ids[i], col] else 0
+                yj = y[ids[j], col] if known[ids[j], col] else 0
                 if yi != yj:
                     same = False
                     break
@@ -640,26 +717,40 @@ def predict_knn(t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, c
             best_v = votes
             best_i = i
     for c in range(Lc):
-        col = t.label_map[c]
-        pm[KNN_LS, c] = s.y[ids[best_i], col] if s.known[ids[best_i], col] else 0.0
+        col = label_map[c]
+        pm[KNN_LS, c] = y[ids[best_i], col] if known[ids[best_i], col] else 0.0
     return True
 
 
 @njit(fastmath=True)
 def _contiguous_dot(zval, q0, xz):
-    """``zval[q0:q0+d] . xz`` for a stored dense row (``fastmath`` lets it vectorise; only
-    the summation order changes)."""
+    """``zval[q0:q0+d] . xz`` for a stored dense row (a slice and ``fastmath`` let it
+    vectorise; only the summation order changes)."""
+    row = zval[q0 : q0 + xz.shape[0]]
     dot = 0.0
-    for f in range(xz.shape[0]):
-        dot += zval[q0 + f] * xz[f]
+    for f in range(row.shape[0]):
+        dot += row[f] * xz[f]
     return dot
 
 
-@njit(inline="always")
+@njit
+def _sparse_dot(s, q0, n_e, xz):
+    """The stored row at entries ``q0:q0+n_e`` of the ring (possibly wrapped) dot ``xz``."""
+    E = s.idx.shape[0]
+    dot = 0.0
+    seg1 = min(n_e, E - q0)
+    for q in range(q0, q0 + seg1):
+        dot += s.zval[q] * xz[s.idx[q]]
+    for q in range(0, n_e - seg1):
+        dot += s.zval[q] * xz[s.idx[q]]
+    return dot
+
+
+@njit
 def _similarity(s, slot, xz, norm_x):
     """Cosine similarity between the current row and a stored one, both as the learners see
     them: standardised (dense data; a stored row keeps the standardisation of the moment it
-    was learned) or raw (sparse data)."""
+    was learned) or raw (sparse data). :func:`search_recent` has it written out."""
     E = s.idx.shape[0]
     q0 = s.start[slot] % E
     n_e = s.length[slot]
@@ -668,13 +759,7 @@ def _similarity(s, slot, xz, norm_x):
         return 0.0
     if n_e == xz.shape[0] and q0 + n_e <= E:  # a whole dense row, not wrapped
         return _contiguous_dot(s.zval, q0, xz) / (nr * norm_x)
-    dot = 0.0
-    seg1 = min(n_e, E - q0)
-    for q in range(q0, q0 + seg1):
-        dot += s.zval[q] * xz[s.idx[q]]
-    for q in range(0, n_e - seg1):
-        dot += s.zval[q] * xz[s.idx[q]]
-    return dot / (nr * norm_x)
+    return _sparse_dot(s, q0, n_e, xz) / (nr * norm_x)
 
 
 @njit
@@ -807,20 +892,25 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
     return True
 
 
-@njit(inline="always")
+@njit
 def negligible(t, m, i, mask, eta, skip_below):
     """True when model ``i``'s mixture weight at model slot ``m`` is below ``skip_below`` for
     every label: its loss exceeds the best enabled model's by more than ``-log(skip_below)/eta``."""
+    return _negligible(t.loss, m, i, mask, eta, skip_below)
+
+
+@njit
+def _negligible(loss, m, i, mask, eta, skip_below):
     if skip_below <= 0.0:
         return False
     gap = -math.log(skip_below) / eta
-    Lc = t.loss.shape[1]
+    Lc = loss.shape[1]
     for c in range(Lc):
         lo = np.inf
         for j in range(N_MODELS):
-            if (mask >> j) & 1 and t.loss[m, c, j] < lo:
-                lo = t.loss[m, c, j]
-        if t.loss[m, c, i] - lo <= gap:
+            if (mask >> j) & 1 and loss[m, c, j] < lo:
+                lo = loss[m, c, j]
+        if loss[m, c, i] - lo <= gap:
             return False
     return True
 
@@ -842,7 +932,7 @@ def predict_leaf(
         # one row in 16 at this leaf, when every model is evaluated so that its loss can recover
         full = mask
         for i in range(N_MODELS):
-            if (full >> i) & 1 and negligible(t, m, i, full, p.hedge_eta, p.skip_below):
+            if (full >> i) & 1 and _negligible(t.loss, m, i, full, p.hedge_eta, p.skip_below):
                 mask &= ~(1 << i)
     # majority label set
     if (mask >> MC) & 1 and t.ls_n[m] > 0:
@@ -871,11 +961,21 @@ def predict_leaf(
                 break
         for c in range(Lc):
             if pm[REC, c] < 0.0:
-                pm[REC, c] = leaf_prior(t, leaf, c)
+                pm[REC, c] = _prior(t.lw, t.kw, leaf, c)
     if (mask >> KNN) & 1 or (mask >> KNN_LS) & 1:
-        if predict_knn(
-            t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, crow, cur, kres,
-        ):  # fmt: skip
+        if p.global_recent and kres.shape[0] > 0 and kres[crow, 0] >= 0.0:
+            # neighbours searched already (the common case): vote without passing the Tree
+            nfound = int(kres[crow, 0])
+            for i in range(nfound):
+                ids[i] = int(kres[crow, 1 + i])
+            found = _knn_vote(
+                t.label_map, t.lw, t.kw, leaf, s.y, s.known, ids, nfound, int(p.knn_k), pm
+            )
+        else:
+            found = predict_knn(
+                t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, crow, cur, kres,
+            )  # fmt: skip
+        if found:
             valid[KNN] = (mask >> KNN) & 1
             valid[KNN_LS] = (mask >> KNN_LS) & 1
     if (mask >> NB) & 1 and o >= 0:
@@ -898,7 +998,7 @@ def predict_leaf(
                 w = math.exp(-eta * (t.loss[m, c, i] - lo))
                 num += w * pm[i, c]
                 den += w
-        out[c] = num / den if den > 0.0 else leaf_prior(t, leaf, c)
+        out[c] = num / den if den > 0.0 else _prior(t.lw, t.kw, leaf, c)
 
 
 # ---------------------------------------------------------------------------------- learning
@@ -915,55 +1015,66 @@ def _labelset_hash(ybits, Lc):
 @njit
 def update_labelsets(t, m, ybits, w):
     """Space-saving count of the leaf's label sets (exact while fewer than K distinct)."""
-    Lc = t.label_map.shape[0]
-    K = t.ls_cnt.shape[1]
+    _update_labelsets(
+        t.ls_hash, t.ls_cnt, t.ls_bits, t.ls_n, t.ls_distinct, t.label_map.shape[0], m, ybits, w
+    )
+
+
+@njit
+def _update_labelsets(ls_hash, ls_cnt, ls_bits, ls_n, ls_distinct, Lc, m, ybits, w):
+    K = ls_cnt.shape[1]
     h = _labelset_hash(ybits, Lc)
-    n = t.ls_n[m]
+    n = ls_n[m]
     for k in range(n):
-        if t.ls_hash[m, k] == h:
+        if ls_hash[m, k] == h:
             same = True
             for c in range(Lc):
-                if t.ls_bits[m, k, c] != ybits[c]:
+                if ls_bits[m, k, c] != ybits[c]:
                     same = False
                     break
             if same:
-                t.ls_cnt[m, k] += w
+                ls_cnt[m, k] += w
                 return
-    t.ls_distinct[m] += 1.0
+    ls_distinct[m] += 1.0
     if n < K:
         k = n
-        t.ls_n[m] = n + 1
+        ls_n[m] = n + 1
         base = 0.0
     else:
         k = 0
         for j in range(1, K):
-            if t.ls_cnt[m, j] < t.ls_cnt[m, k]:
+            if ls_cnt[m, j] < ls_cnt[m, k]:
                 k = j
-        base = t.ls_cnt[m, k]
-    t.ls_hash[m, k] = h
-    t.ls_cnt[m, k] = base + w
+        base = ls_cnt[m, k]
+    ls_hash[m, k] = h
+    ls_cnt[m, k] = base + w
     for c in range(Lc):
-        t.ls_bits[m, k, c] = ybits[c]
+        ls_bits[m, k, c] = ybits[c]
 
 
-@njit(inline="always")
+@njit
 def count_row(t, node, w, yrow, krow, full):
     """Add a row of weight ``w`` to ``node``'s label counts: its weight, per label the known
     weight and the positives, and the "no label" outcome (every label known, none positive).
     Returns whether the row is a "no label" row."""
-    Lc = t.label_map.shape[0]
-    t.weight[node] += w
+    return _count_row(t.weight, t.kw, t.lw, node, w, yrow, krow, full)
+
+
+@njit
+def _count_row(weight, kw, lw, node, w, yrow, krow, full):
+    Lc = kw.shape[1] - 1
+    weight[node] += w
     empty = full
     for c in range(Lc):
         if krow[c]:
-            t.kw[node, c] += w
+            kw[node, c] += w
             if yrow[c]:
-                t.lw[node, c] += w
+                lw[node, c] += w
                 empty = False
     if full:
-        t.kw[node, Lc] += w
+        kw[node, Lc] += w
     if empty:
-        t.lw[node, Lc] += w
+        lw[node, Lc] += w
     return empty
 
 
@@ -983,7 +1094,7 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
                 t.loss[m, c, i] = decay * t.loss[m, c, i] + err * err
     if w <= 0.0:
         return
-    empty = count_row(t, leaf, w, yrow, krow, full)  # node statistics
+    empty = _count_row(t.weight, t.kw, t.lw, leaf, w, yrow, krow, full)  # node statistics
     # logistic regression: one SGD step per known label
     if (int(p.models_mask) >> LR) & 1:
         if not valid[LR]:
@@ -1009,7 +1120,7 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
     if t.ring_n[m] < W:
         t.ring_n[m] += 1
     if full:
-        update_labelsets(t, m, yrow, w)
+        _update_labelsets(t.ls_hash, t.ls_cnt, t.ls_bits, t.ls_n, t.ls_distinct, Lc, m, yrow, w)
     # observers
     o = t.oslot[leaf]
     if o < 0:
@@ -1320,7 +1431,7 @@ def best_split_for_feature_at(t, o, f, thr, means, stds, left, right):
 
 
 # ---------------------------------------------------------------------------------- the loop
-@njit(inline="always")
+@njit
 def room_for_a_row(t):
     """Enough free nodes and model slots for whatever one row can create: a split at its leaf
     and, along its path, alternates started and alternate leaves split."""
@@ -1354,7 +1465,7 @@ def learn_path(t, s, p, top, leaf, xd, w, yrow, krow):
     node = top
     while node != leaf and t.feat[node] >= 0:
         if w > 0.0:
-            count_row(t, node, w, yrow, krow, full)
+            _count_row(t.weight, t.kw, t.lw, node, w, yrow, krow, full)
         node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
 
 
@@ -1525,7 +1636,7 @@ def tree_run(
             if t.feat[node] < 0:
                 break
             if w > 0.0:
-                count_row(t, node, w, yrow, krow, full)
+                _count_row(t.weight, t.kw, t.lw, node, w, yrow, krow, full)
             node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
         learn_leaf(
             t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid, grad, pos_list,

@@ -217,10 +217,21 @@ def ensure_capacity(
     """
     m = t.meta
     m[K.M_NEED] = 0
-    depth = int(m[K.M_MAXDEPTH]) + 1
+    mv = m.tolist()
+    depth = mv[K.M_MAXDEPTH] + 1
     growable = True
     C = t.feat.shape[0]
     need_nodes = 3 * depth + 4 + 8
+    need_m = 2 * depth + 2
+    waiting = int(np.count_nonzero((t.oslot < 0) & (t.feat == -1) & (t.active == 1)))
+    if (
+        not waiting
+        and _free(C, mv[K.M_NODE_HWM], mv[K.M_NODE_NFREE]) >= need_nodes
+        and _free(t.lr_w.shape[0], mv[K.M_MSLOT_HWM], mv[K.M_MSLOT_NFREE]) >= need_m
+        and _free(t.o_w.shape[0], mv[K.M_OSLOT_HWM], mv[K.M_OSLOT_NFREE]) >= 2
+    ):
+        m[K.M_GROWABLE] = 1  # room for the next rows: nothing to grow (the common case)
+        return t
     used = tree_nbytes(t) + other_bytes
     if _free(C, m[K.M_NODE_HWM], m[K.M_NODE_NFREE]) < need_nodes:
         new_c = 2 * C
@@ -235,7 +246,6 @@ def ensure_capacity(
         else:  # no room for more nodes: splits and alternates stop (the kernel checks)
             growable = False
     M = t.lr_w.shape[0]
-    need_m = 2 * depth + 2
     if _free(M, m[K.M_MSLOT_HWM], m[K.M_MSLOT_NFREE]) < need_m:
         new_m = 2 * M
         while _free(new_m, m[K.M_MSLOT_HWM], m[K.M_MSLOT_NFREE]) < need_m:
@@ -247,7 +257,6 @@ def ensure_capacity(
         else:
             growable = False
     S = t.o_w.shape[0]
-    waiting = int(np.count_nonzero((t.feat == -1) & (t.active == 1) & (t.oslot < 0)))
     if _free(S, m[K.M_OSLOT_HWM], m[K.M_OSLOT_NFREE]) < 2 + waiting:
         grow_to = max(2 * S, S + waiting + 2)
         extra = (grow_to - S) * shape.oslot_bytes()
@@ -390,6 +399,23 @@ def prepare(
     znorm = np.empty(b - a)
     K.prepare_rows(s, dense, indptr, indices, data, a, b, learn, rid0, zdata, znorm)
     return zdata, znorm
+
+
+def stream_neighbours(
+    s: K.Store, p: K.Params, csr: tuple[np.ndarray, np.ndarray, np.ndarray], zdata: np.ndarray,
+    znorm: np.ndarray, a: int, b: int, rid0: int, learn: bool, window: int, n_features: int,
+) -> np.ndarray:  # fmt: skip
+    """Each row's stream-scope kNN candidates (``Params.global_recent``), searched once for
+    every leaf, alternate and tree (the ``kres`` of :func:`~streamlearn._kernels.mltree.tree_run`);
+    an empty array when the leaves look at their own recent rows or use no kNN model."""
+    mask = int(p.models_mask)
+    if not p.global_recent or not ((mask >> K.KNN) & 1 or (mask >> K.KNN_LS) & 1):
+        return np.zeros((0, 0))
+    k = 4 * max(int(p.knn_k), 1)
+    kres = np.full((b - a, 1 + 2 * k), -1.0)
+    indptr, indices, _ = csr
+    K.knn_search_rows(s, indptr, indices, zdata, znorm, a, b, rid0, learn, window, n_features, kres)
+    return kres
 
 
 def pad_store(s: K.Store, n_features: int, n_labels: int) -> K.Store:

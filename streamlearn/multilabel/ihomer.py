@@ -75,6 +75,7 @@ class _ClusterTree:
         "correct",
         "decisions",
         "recent_acc",
+        "_nbytes",
     )
 
     def __init__(self, tid: int, labels: np.ndarray, state: K.Tree, warm: bool, created_at: int):
@@ -89,6 +90,23 @@ class _ClusterTree:
         self.correct = 0.0  # correct label decisions since creation
         self.decisions = 0.0
         self.recent_acc = float("nan")  # exponential moving average of label accuracy
+        self._nbytes: tuple[K.Tree, int] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__ if k != "_nbytes"}
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple):  # pickled before the size cache existed: (None, slots)
+            state = state[1]
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._nbytes = None
+
+    def nbytes(self) -> int:
+        """Memory of the tree's arrays (recomputed only when they were replaced)."""
+        if self._nbytes is None or self._nbytes[0] is not self.state:
+            self._nbytes = (self.state, TS.tree_nbytes(self.state))
+        return self._nbytes[1]
 
 
 class IHOMER(MultiLabelClassifier):
@@ -360,27 +378,33 @@ class IHOMER(MultiLabelClassifier):
                 self._store = TS.ensure_store(self._store, int(indptr[b] - indptr[a]), b - a)
                 rid0 = K.store_append(self._store, indptr, indices, data, Y, Kmat, has_known, a, b)
             zdata, znorm = TS.prepare(self._store, not s.sparse, csr, a, b, learn, rid0)
-            cache, cache_col, kres = _NO_CACHE, _NO_COLS, _NO_CACHE
-            if knn and len(self._trees) > 1:
-                if p.global_recent:  # one neighbour search per row, shared by every tree
-                    kres = np.full((b - a, 1 + 2 * 4 * max(self.tree.knn_k, 1)), -1.0)
-                else:
-                    cache, cache_col = self._similarity_cache(rid0 if learn else -1, b - a)
+            cache, cache_col = _NO_CACHE, _NO_COLS
+            # one neighbour search per row, shared by every tree (stream scope) ...
+            kres = TS.stream_neighbours(
+                self._store, p, csr, zdata, znorm, a, b, rid0, learn, self.tree.knn_window,
+                s.n_features,
+            )  # fmt: skip
+            if knn and not p.global_recent and len(self._trees) > 1:
+                # ... or similarities memoised across the trees (leaf scope)
+                cache, cache_col = self._similarity_cache(rid0 if learn else -1, b - a)
             # owners first (their predictions are the model's), then background trees
             order = sorted(self._trees.values(), key=lambda ct: not ct.warm)
-            other = sum(TS.tree_nbytes(ct.state) for ct in self._trees.values())
+            other = sum(ct.nbytes() for ct in self._trees.values())
+            if learn:
+                yb = Y[a:b].astype(bool)
+                kb = None if not has_known else Kmat[a:b].astype(bool)
             for ct in order:
                 ct.state = TS.run_tree(
                     ct.state, self._shape(len(ct.labels)), self._budget, other, self._store, p,
                     csr, Y, Kmat, has_known, rid0, a, b, scratch, True, learn, cache,
                     cache_col, kres, zdata, znorm,
                 )  # fmt: skip
-                owned = ct.labels[self._owner[ct.labels] == ct.tid]
+                lab = ct.labels
+                mine = scratch[a:b, lab]
+                owned = lab[self._owner[lab] == ct.tid]
                 out[a:b, owned] = scratch[a:b, owned]
                 if learn:
-                    self._score_tree(
-                        ct, scratch[a:b], out[a:b], Y[a:b], None if not has_known else Kmat[a:b]
-                    )
+                    self._score_tree(ct, mine, out[a:b, lab], yb[:, lab], kb, lab)
             if learn:
                 self._after_chunk(out[a:b], Y[a:b], None if not has_known else known[a:b], a, b)
             a = b
@@ -403,25 +427,32 @@ class IHOMER(MultiLabelClassifier):
         return np.full((n, len(slots)), np.nan), cols
 
     def _score_tree(
-        self, ct: _ClusterTree, pred: np.ndarray, owners: np.ndarray, Y: np.ndarray, Km: Any
-    ) -> None:
+        self, ct: _ClusterTree, pred: np.ndarray, owners: np.ndarray, y: np.ndarray,
+        kb: np.ndarray | None, lab: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Book a chunk's decisions of tree ``ct`` on its labels (``pred``; ``owners``: the
+        model's, ``y`` the truth, ``kb`` which were known, all over ``lab``'s columns)."""
         thr = self.threshold
-        lab = ct.labels
-        y = Y[:, lab].astype(bool)
-        mine = pred[:, lab] > thr
-        mask = np.ones_like(y) if Km is None else Km[:, lab].astype(bool)
-        ok = (mine == y) & mask
-        n_dec = float(mask.sum())
-        ct.correct += float(ok.sum())
+        wrong = (pred > thr) != y
+        if kb is None:
+            n_dec = float(wrong.size)
+            n_wrong = float(np.count_nonzero(wrong))
+        else:
+            mask = kb[:, lab]
+            n_dec = float(np.count_nonzero(mask))
+            n_wrong = float(np.count_nonzero(wrong & mask))
+        ct.correct += n_dec - n_wrong
         ct.decisions += n_dec
         if n_dec:
-            acc = float(ok.sum()) / n_dec
+            acc = (n_dec - n_wrong) / n_dec
             ct.recent_acc = acc if np.isnan(ct.recent_acc) else 0.9 * ct.recent_acc + 0.1 * acc
-        ct.rows += len(Y)
+        ct.rows += len(y)
         if not ct.warm:
-            theirs = owners[:, lab] > thr
-            ct.err_new += float(((mine != y) & mask).sum())
-            ct.err_old += float(((theirs != y) & mask).sum())
+            theirs = (owners > thr) != y
+            if kb is not None:
+                theirs &= kb[:, lab]
+            ct.err_new += n_wrong
+            ct.err_old += float(np.count_nonzero(theirs))
 
     def _after_chunk(
         self, out: np.ndarray, Y: np.ndarray, known: np.ndarray | None, a: int, b: int

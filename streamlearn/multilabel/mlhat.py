@@ -231,10 +231,14 @@ class MLHAT(MultiLabelClassifier):
                 self._store = TS.ensure_store(self._store, int(indptr[b] - indptr[a]), b - a)
                 rid0 = K.store_append(self._store, indptr, indices, data, Y, Kmat, has_known, a, b)
             zdata, znorm = TS.prepare(self._store, not s.sparse, csr, a, b, learn, rid0)
+            kres = TS.stream_neighbours(
+                self._store, params, csr, zdata, znorm, a, b, rid0, learn, self.knn_window,
+                s.n_features,
+            )  # fmt: skip
             self._tree = TS.run_tree(
                 self._tree, self._shape(), budget, _store_nbytes(self._store), self._store,
                 params, csr, Y, Kmat, has_known, rid0, a, b, out, predict, learn,
-                _NO_CACHE, _NO_COLS, _NO_CACHE, zdata, znorm,
+                _NO_CACHE, _NO_COLS, kres, zdata, znorm,
             )  # fmt: skip
         return out
 
