@@ -226,13 +226,17 @@ def store_append(s, indptr, indices, data, Y, K, has_known, start, stop):
 @njit
 def store_slot(s, rid):
     """Slot of row ``rid`` if it is still whole in the store, else -1."""
+    return _slot(s.seq, s.start, s.meta, s.idx.shape[0], rid)
+
+
+@njit
+def _slot(seq, start, meta, E, rid):
     if rid < 0:
         return -1
-    G = s.seq.shape[0]
-    slot = rid % G
-    if s.seq[slot] != rid:
+    slot = rid % seq.shape[0]
+    if seq[slot] != rid:
         return -1
-    if s.meta[1] - s.start[slot] > s.idx.shape[0]:
+    if meta[1] - start[slot] > E:
         return -1
     return slot
 
@@ -520,15 +524,20 @@ def _prior(lw, kw, leaf, c):
 @njit
 def predict_lr(t, m, idx, zval, pm):
     """Per-label logistic regression of model slot ``m`` on the scaled row, into ``pm[LR]``."""
-    Lc = t.label_map.shape[0]
+    _predict_lr(t.lr_w, t.lr_b, m, idx, zval, pm)
+
+
+@njit
+def _predict_lr(lr_w, lr_b, m, idx, zval, pm):
+    Lc = lr_b.shape[1]
     for c in range(Lc):
-        pm[LR, c] = t.lr_b[m, c]
+        pm[LR, c] = lr_b[m, c]
     for e in range(idx.shape[0]):
         z = zval[e]
         if z != 0.0:
             f = idx[e]
             for c in range(Lc):
-                pm[LR, c] += z * t.lr_w[m, f, c]
+                pm[LR, c] += z * lr_w[m, f, c]
     for c in range(Lc):
         pm[LR, c] = _sigmoid(pm[LR, c])
 
@@ -536,19 +545,29 @@ def predict_lr(t, m, idx, zval, pm):
 @njit
 def recent_count(t, p, m, cur):
     """How many recent rows the kNN and recency models may look at (newest first)."""
-    if p.global_recent:
-        return min(t.ring.shape[1], cur)
-    return t.ring_n[m]
+    return _recent_count(t.ring, t.ring_n, p.global_recent, m, cur)
+
+
+@njit
+def _recent_count(ring, ring_n, global_recent, m, cur):
+    if global_recent:
+        return min(ring.shape[1], cur)
+    return ring_n[m]
 
 
 @njit
 def recent_rid(t, p, m, cur, back):
     """Store id of the ``back``-th most recent row: of the stream (rows before ``cur``, the id of
     the row being predicted) or of the leaf."""
-    if p.global_recent:
+    return _recent_rid(t.ring, t.ring_pos, p.global_recent, m, cur, back)
+
+
+@njit
+def _recent_rid(ring, ring_pos, global_recent, m, cur, back):
+    if global_recent:
         return cur - back
-    W = t.ring.shape[1]
-    return t.ring[m, (t.ring_pos[m] - back) % W]
+    W = ring.shape[1]
+    return ring[m, (ring_pos[m] - back) % W]
 
 
 @njit(inline="always")
@@ -581,7 +600,7 @@ def search_recent(s, xz, norm_x, cur, n, sims, ids):
     d = xz.shape[0]
     nfound = 0
     for back in range(1, n + 1):
-        slot = store_slot(s, cur - back)
+        slot = _slot(s.seq, s.start, s.meta, E, cur - back)
         if slot < 0:
             continue
         q0 = s.start[slot] % E
@@ -948,8 +967,10 @@ def predict_leaf(
         missing = Lc
         for c in range(Lc):
             pm[REC, c] = -1.0
-        for back in range(1, recent_count(t, p, m, cur) + 1):
-            slot = store_slot(s, recent_rid(t, p, m, cur, back))
+        E = s.idx.shape[0]
+        for back in range(1, _recent_count(t.ring, t.ring_n, p.global_recent, m, cur) + 1):
+            rid = _recent_rid(t.ring, t.ring_pos, p.global_recent, m, cur, back)
+            slot = _slot(s.seq, s.start, s.meta, E, rid)
             if slot < 0:
                 continue
             valid[REC] = 1
@@ -982,7 +1003,7 @@ def predict_leaf(
         if predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
             valid[NB] = 1
     if (mask >> LR) & 1 and t.weight[leaf] > 0.0:
-        predict_lr(t, m, idx, zval, pm)
+        _predict_lr(t.lr_w, t.lr_b, m, idx, zval, pm)
         valid[LR] = 1
     # hedge mixture per label
     eta = p.hedge_eta
@@ -1100,7 +1121,7 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
         if not valid[LR]:
             # left out of the mixture (negligible, or no weight yet): the gradient still needs
             # the model's own prediction
-            predict_lr(t, m, idx, zval, pm)
+            _predict_lr(t.lr_w, t.lr_b, m, idx, zval, pm)
         lr = p.learning_rate * w
         for c in range(Lc):
             grad[c] = 0.0
@@ -1435,9 +1456,14 @@ def best_split_for_feature_at(t, o, f, thr, means, stds, left, right):
 def room_for_a_row(t):
     """Enough free nodes and model slots for whatever one row can create: a split at its leaf
     and, along its path, alternates started and alternate leaves split."""
-    depth = t.meta[M_MAXDEPTH] + 1
-    free_nodes = t.feat.shape[0] - t.meta[M_NODE_HWM] + t.meta[M_NODE_NFREE]
-    free_mslots = t.lr_w.shape[0] - t.meta[M_MSLOT_HWM] + t.meta[M_MSLOT_NFREE]
+    return _room(t.meta, t.feat.shape[0], t.lr_w.shape[0])
+
+
+@njit
+def _room(meta, n_nodes, n_mslots):
+    depth = meta[M_MAXDEPTH] + 1
+    free_nodes = n_nodes - meta[M_NODE_HWM] + meta[M_NODE_NFREE]
+    free_mslots = n_mslots - meta[M_MSLOT_HWM] + meta[M_MSLOT_NFREE]
     return free_nodes >= 3 * depth + 4 and free_mslots >= 2 * depth + 2
 
 
@@ -1579,7 +1605,7 @@ def tree_run(
     stack = np.zeros(t.feat.shape[0] + 2, dtype=np.int64)
     log_alpha = math.log(2.0 / p.switch_significance)
     for i in range(start, stop):
-        if do_learn and t.meta[M_GROWABLE] and not room_for_a_row(t):
+        if do_learn and t.meta[M_GROWABLE] and not _room(t.meta, t.feat.shape[0], t.lr_w.shape[0]):
             return i
         root = t.meta[M_ROOT]
         a = indptr[i]
