@@ -336,20 +336,6 @@ def _find(data_dir: Path, name: str) -> Path:
     raise ReportError(f"no data file {name}.arff.gz (or {name}.arff) in {data_dir}")
 
 
-def _warm(name: str, params: dict[str, Any], ds: Any) -> None:
-    """One untimed pass of a learner over ``ds``, before its timed runs on it.
-
-    It pays numba's one-off costs of the code paths the 8-row warm-up of
-    :func:`~streamlearn.evaluate.prequential.prequential` does not reach (loading compiled
-    kernels from the cache on their first call in the process: about 2 s for iHOMER's
-    restructuring paths), so they are never counted as learning time.
-    """
-    from streamlearn.evaluate.bench import build_learner
-    from streamlearn.evaluate.prequential import prequential
-
-    prequential(build_learner(name, params), ds, curve_points=0)
-
-
 def _clusters_at_end(model: Any) -> int:
     """Clusters iHOMER predicts with at the end: trees that own at least one label."""
     return len([c for c in model.describe().get("clusters", []) if c["owns"]])
@@ -373,7 +359,7 @@ def run_report(
     :func:`~streamlearn.evaluate.bench.bench`), ``ablation`` (one dict per variant and data
     set, with the clusters iHOMER ended with), then ``averages`` and ``bars``.
     """
-    from streamlearn.evaluate.bench import bench, build_learner
+    from streamlearn.evaluate.bench import bench, build_learner, warm_up
     from streamlearn.evaluate.prequential import prequential
     from streamlearn.stream.arff import ArffError, load_arff
 
@@ -430,9 +416,7 @@ def run_report(
             f"peers on {p:,} ({'whole stream' if p == n else 'prefix'})"
         )
         t0 = time.perf_counter()
-        for learner in OURS:
-            _warm(learner, {}, ds)
-        runs = bench(
+        runs = bench(  # each of ours makes an untimed pass first (JIT warm-up)
             ds,
             [*OURS, *PEERS],
             peer_limit=p,
@@ -468,7 +452,7 @@ def run_report(
         i = 0
         while i < len(variants):
             variant, desc, params = variants[i]
-            _warm("ihomer", params, ds)
+            warm_up("ihomer", ds, params)
             model = build_learner("ihomer", params)
             res = prequential(model, ds, curve_points=0, name=f"ihomer[{variant}]")
             d = res.to_dict(curve=False)

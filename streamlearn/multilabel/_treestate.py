@@ -350,6 +350,14 @@ def new_store(rows: int, entries: int, n_labels: int, n_features: int = 0) -> K.
     )
 
 
+def learner_store(rows: int, schema: Any) -> K.Store:
+    """A learner's store of ``rows`` recent rows for rows of ``schema``: room for
+    ``n_features`` entries per row if dense, 32 if sparse (:func:`ensure_store` grows it with
+    the stream's density)."""
+    per_row = schema.n_features if not schema.sparse else 32
+    return new_store(rows, rows * per_row, schema.n_labels, schema.n_features)
+
+
 def ensure_store(s: K.Store, nnz: int, n_rows: int) -> K.Store:
     """Make the entry ring large enough for the store's rows at the incoming density."""
     G = s.seq.shape[0]

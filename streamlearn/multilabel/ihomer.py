@@ -195,10 +195,7 @@ class IHOMER(MultiLabelClassifier):
         assert s is not None
         self._params_ = tree_params(self.tree, dense=not s.sparse)
         self._budget = self.tree.max_size_mb * 2**20
-        per_row = s.n_features if not s.sparse else 32
-        self._store = TS.new_store(
-            self.tree.store_size, self.tree.store_size * per_row, s.n_labels, s.n_features
-        )
+        self._store = TS.learner_store(self.tree.store_size, s)
         # without restructuring the partition only gets finer: the clusterer makes no merges
         self._clust = self.clusterer.clone(None if self.restructure else {"merge": False})
         self._clust.set_n_labels(s.n_labels)

@@ -190,10 +190,7 @@ class MLHAT(MultiLabelClassifier):
         self._tree = TS.new_tree(
             self._shape(), np.arange(s.n_labels), self.seed, adwin_delta=self.adwin_delta
         )
-        per_row = s.n_features if not s.sparse else 32
-        self._store = TS.new_store(
-            self.store_size, self.store_size * per_row, s.n_labels, s.n_features
-        )
+        self._store = TS.learner_store(self.store_size, s)
 
     def _on_schema_grow(self, old_n_features: int, old_n_labels: int) -> None:
         # A tree cannot change its feature/label axes in place: rebuild the arrays padded.
