@@ -857,53 +857,68 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
     frequency fallback are always current. Sparse data is computed afresh: its cost follows the
     row's non-zeros (a refresh would cost every feature).
     """
-    Lc = t.label_map.shape[0]
+    if p.dense and _nb_stale(t.o_tot, t.nb_at, o):
+        nb_refresh(t, o)
+    return _predict_nb(
+        t.o_tot, t.o_known, t.o_mass, t.o_s1, t.nb_a, t.nb_b, t.nb_c, t.o_w.shape[2], p.dense,
+        p.nb_alpha, o, idx, val, pm, nb_logit,
+    )  # fmt: skip
+
+
+@njit
+def _nb_stale(o_tot, nb_at, o):
+    """True when the leaf's dense naive Bayes parameters are due for a refresh."""
+    W = o_tot[o, o_tot.shape[1] - 1]
+    return W > 0.0 and (nb_at[o] < 0.0 or W - nb_at[o] >= NB_REFRESH)
+
+
+@njit
+def _predict_nb(
+    o_tot, o_known, o_mass, o_s1, nb_a, nb_b, nb_c, d, dense, a, o, idx, val, pm, nb_logit
+):  # fmt: skip
+    Lc = o_tot.shape[1] - 2
     T = Lc + 1
-    W = t.o_tot[o, T]
+    W = o_tot[o, T]
     if W <= 0.0:
         return False
-    if p.dense and (t.nb_at[o] < 0.0 or W - t.nb_at[o] >= NB_REFRESH):
-        nb_refresh(t, o)
-    a = p.nb_alpha
-    d = t.o_w.shape[2]
     logit = nb_logit
     for c in range(Lc):
-        wp = t.o_tot[o, c]
-        wn = max(t.o_known[o, c] - wp, 0.0)
+        wp = o_tot[o, c]
+        wn = max(o_known[o, c] - wp, 0.0)
         logit[c] = math.log((wp + a) / (wn + a))
     n = idx.shape[0]
-    if p.dense:
+    if dense:
         whole = n == d
         for c in range(Lc):
             if whole:
-                acc = _nb_dense_row(t.nb_a[o, c], t.nb_b[o, c], val)
+                acc = _nb_dense_row(nb_a[o, c], nb_b[o, c], val)
             else:
                 acc = 0.0
                 for e in range(n):
                     f = idx[e]
                     v = val[e]
-                    acc += (t.nb_a[o, c, f] * v + t.nb_b[o, c, f]) * v
-            logit[c] += t.nb_c[o, c] + acc
+                    acc += (nb_a[o, c, f] * v + nb_b[o, c, f]) * v
+            logit[c] += nb_c[o, c] + acc
     else:
         rowsum = 0.0
         for e in range(n):
             rowsum += val[e]
         # a multinomial counts: negative sums (signed sparse values) count as zero
         for c in range(Lc):
-            mp = max(t.o_mass[o, c], 0.0)
-            mn = max(t.o_known[o, c] / W * t.o_mass[o, T] - t.o_mass[o, c], 0.0)
+            mp = max(o_mass[o, c], 0.0)
+            mn = max(o_known[o, c] / W * o_mass[o, T] - o_mass[o, c], 0.0)
             logit[c] += rowsum * (math.log(mn + a * d) - math.log(mp + a * d))
         for e in range(n):
             f = idx[e]
             v = val[e]
-            st = t.o_s1[o, T, f]
+            st = o_s1[o, T, f]
             for c in range(Lc):
-                sp = t.o_s1[o, c, f]
-                sn = t.o_known[o, c] / W * st - sp
+                sp = o_s1[o, c, f]
+                sn = o_known[o, c] / W * st - sp
                 logit[c] += v * (math.log(max(sp, 0.0) + a) - math.log(max(sn, 0.0) + a))
     for c in range(Lc):
-        wp = t.o_tot[o, c]
-        wk = t.o_known[o, c]
+        wp = o_tot[o, c]
+        wk = o_known[o, c]
         if wp <= 0.0 or wk - wp <= 0.0:
             pm[NB, c] = wp / wk if wk > 0.0 else 0.0
         else:
@@ -1000,7 +1015,12 @@ def predict_leaf(
             valid[KNN] = (mask >> KNN) & 1
             valid[KNN_LS] = (mask >> KNN_LS) & 1
     if (mask >> NB) & 1 and o >= 0:
-        if predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
+        if p.dense and _nb_stale(t.o_tot, t.nb_at, o):
+            nb_refresh(t, o)
+        if _predict_nb(
+            t.o_tot, t.o_known, t.o_mass, t.o_s1, t.nb_a, t.nb_b, t.nb_c, t.o_w.shape[2],
+            p.dense, p.nb_alpha, o, idx, val, pm, nb_logit,
+        ):  # fmt: skip
             valid[NB] = 1
     if (mask >> LR) & 1 and t.weight[leaf] > 0.0:
         _predict_lr(t.lr_w, t.lr_b, m, idx, zval, pm)
