@@ -7,16 +7,20 @@ from pathlib import Path
 
 from tests.reliability.broker import run_broker_restart
 
+# Enough events that the broker stops while the first part (60 %) is still being consumed: the
+# stop comes once 300 are learned, and the learners take ~1 s for the rest at their speed here.
+N_EVENTS = 10_000
+
 
 def test_broker_restart_mid_run(kafka_broker_control, tmp_path: Path) -> None:
     bootstrap = kafka_broker_control.bootstrap
-    res = run_broker_restart(bootstrap, kafka_broker_control, tmp_path, n_events=4000, outage=8)
-    assert res.learned_before_stop < 0.6 * 4000  # stopped while the first part was learned
+    res = run_broker_restart(bootstrap, kafka_broker_control, tmp_path, n_events=N_EVENTS, outage=8)
+    assert res.learned_before_stop < 0.6 * N_EVENTS  # stopped while the first part was learned
     # /ready: 503 during the outage, 200 after it; /health and the process alive throughout
     assert 503 in res.ready_codes_during_outage and res.seconds_to_not_ready is not None
     assert res.seconds_to_ready is not None
     assert res.health_failures == 0
     # no event lost, none learned twice
-    assert res.learned == 4000 and res.prediction_offsets == 4000
+    assert res.learned == N_EVENTS and res.prediction_offsets == N_EVENTS
     assert res.probe_identical
     assert res.dlq == 0 and res.exit_code == 0
