@@ -223,19 +223,19 @@ def ensure_capacity(
     C = t.feat.shape[0]
     need_nodes = 3 * depth + 4 + 8
     need_m = 2 * depth + 2
+    M = t.lr_w.shape[0]
+    S = t.o_w.shape[0]
     waiting = int(np.count_nonzero((t.oslot < 0) & (t.feat == -1) & (t.active == 1)))
-    if (
-        not waiting
-        and _free(C, mv[K.M_NODE_HWM], mv[K.M_NODE_NFREE]) >= need_nodes
-        and _free(t.lr_w.shape[0], mv[K.M_MSLOT_HWM], mv[K.M_MSLOT_NFREE]) >= need_m
-        and _free(t.o_w.shape[0], mv[K.M_OSLOT_HWM], mv[K.M_OSLOT_NFREE]) >= 2
-    ):
+    nodes_short = _free(C, mv[K.M_NODE_HWM], mv[K.M_NODE_NFREE]) < need_nodes
+    mslots_short = _free(M, mv[K.M_MSLOT_HWM], mv[K.M_MSLOT_NFREE]) < need_m
+    oslots_short = _free(S, mv[K.M_OSLOT_HWM], mv[K.M_OSLOT_NFREE]) < 2 + waiting
+    if not (waiting or nodes_short or mslots_short or oslots_short):
         m[K.M_GROWABLE] = 1  # room for the next rows: nothing to grow (the common case)
         return t
     used = tree_nbytes(t) + other_bytes
-    if _free(C, m[K.M_NODE_HWM], m[K.M_NODE_NFREE]) < need_nodes:
+    if nodes_short:
         new_c = 2 * C
-        while _free(new_c, m[K.M_NODE_HWM], m[K.M_NODE_NFREE]) < need_nodes:
+        while _free(new_c, mv[K.M_NODE_HWM], mv[K.M_NODE_NFREE]) < need_nodes:
             new_c *= 2
         # every per-node array (ADWIN states included) grows with the node count
         per_node = sum(getattr(t, f).nbytes for f in _NODE_FIELDS) / max(C, 1)
@@ -245,10 +245,9 @@ def ensure_capacity(
             used += extra
         else:  # no room for more nodes: splits and alternates stop (the kernel checks)
             growable = False
-    M = t.lr_w.shape[0]
-    if _free(M, m[K.M_MSLOT_HWM], m[K.M_MSLOT_NFREE]) < need_m:
+    if mslots_short:
         new_m = 2 * M
-        while _free(new_m, m[K.M_MSLOT_HWM], m[K.M_MSLOT_NFREE]) < need_m:
+        while _free(new_m, mv[K.M_MSLOT_HWM], mv[K.M_MSLOT_NFREE]) < need_m:
             new_m *= 2
         extra = (new_m - M) * shape.mslot_bytes()
         if used + extra <= budget_bytes:
@@ -256,8 +255,7 @@ def ensure_capacity(
             used += extra
         else:
             growable = False
-    S = t.o_w.shape[0]
-    if _free(S, m[K.M_OSLOT_HWM], m[K.M_OSLOT_NFREE]) < 2 + waiting:
+    if oslots_short:
         grow_to = max(2 * S, S + waiting + 2)
         extra = (grow_to - S) * shape.oslot_bytes()
         if used + extra <= budget_bytes:

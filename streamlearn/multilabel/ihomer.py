@@ -401,7 +401,8 @@ class IHOMER(MultiLabelClassifier):
                 owned = lab[self._owner[lab] == ct.tid]
                 out[a:b, owned] = scratch[a:b, owned]
                 if learn:
-                    self._score_tree(ct, mine, out[a:b, lab], yb[:, lab], kb, lab)
+                    known_lab = None if kb is None else kb[:, lab]
+                    self._score_tree(ct, mine, out[a:b, lab], yb[:, lab], known_lab)
             if learn:
                 self._after_chunk(out[a:b], Y[a:b], None if not has_known else known[a:b], a, b)
             a = b
@@ -425,17 +426,16 @@ class IHOMER(MultiLabelClassifier):
 
     def _score_tree(
         self, ct: _ClusterTree, pred: np.ndarray, owners: np.ndarray, y: np.ndarray,
-        kb: np.ndarray | None, lab: np.ndarray,
+        mask: np.ndarray | None,
     ) -> None:  # fmt: skip
         """Book a chunk's decisions of tree ``ct`` on its labels (``pred``; ``owners``: the
-        model's, ``y`` the truth, ``kb`` which were known, all over ``lab``'s columns)."""
+        model's, ``y`` the truth, ``mask`` which were known, all over the tree's columns)."""
         thr = self.threshold
         wrong = (pred > thr) != y
-        if kb is None:
+        if mask is None:
             n_dec = float(wrong.size)
             n_wrong = float(np.count_nonzero(wrong))
         else:
-            mask = kb[:, lab]
             n_dec = float(np.count_nonzero(mask))
             n_wrong = float(np.count_nonzero(wrong & mask))
         ct.correct += n_dec - n_wrong
@@ -446,8 +446,8 @@ class IHOMER(MultiLabelClassifier):
         ct.rows += len(y)
         if not ct.warm:
             theirs = (owners > thr) != y
-            if kb is not None:
-                theirs &= kb[:, lab]
+            if mask is not None:
+                theirs &= mask
             ct.err_new += n_wrong
             ct.err_old += float(np.count_nonzero(theirs))
 
