@@ -40,7 +40,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from streamlearn._kernels._config import njit
+from streamlearn._kernels._config import NO_REFCOUNT, njit
 from streamlearn._kernels.adwin import adwin_estimation, adwin_update
 from streamlearn._kernels.mathx import binary_entropy, normal_cdf
 from streamlearn._kernels.rng import rng_poisson
@@ -807,45 +807,40 @@ def nb_refresh(t, o):
     T = Lc + 1
     W = t.o_tot[o, T]
     d = t.o_w.shape[2]
-    mt = np.empty(d)
-    vt = np.empty(d)
-    fl = np.empty(d)
+    for c in range(Lc):
+        t.nb_c[o, c] = 0.0
+    # feature by feature (no scratch arrays: the kernel allocates nothing); each label's sum
+    # over the features is still taken in feature order
     for f in range(d):
         nt = t.o_w[o, T, f]
-        if nt > 0.0:
-            m = t.o_s1[o, T, f] / nt
-            v = t.o_s2[o, T, f] / nt - m * m
-            fl[f] = 1e-9 + 1e-3 * max(v, 0.0)
-            mt[f] = m
-            vt[f] = max(v, fl[f])
-    for c in range(Lc):
-        q = t.o_known[o, c] / W
-        csum = 0.0
-        for f in range(d):
-            nt = t.o_w[o, T, f]
-            if nt <= 0.0:
+        if nt <= 0.0:
+            for c in range(Lc):
                 t.nb_a[o, c, f] = 0.0
                 t.nb_b[o, c, f] = 0.0
-                continue
-            floor = fl[f]
+            continue
+        mt = t.o_s1[o, T, f] / nt
+        v = t.o_s2[o, T, f] / nt - mt * mt
+        floor = 1e-9 + 1e-3 * max(v, 0.0)
+        vt = max(v, floor)
+        for c in range(Lc):
+            q = t.o_known[o, c] / W
             np_ = t.o_w[o, c, f]
             nn = q * nt - np_
             if np_ > 0.0:
                 mp = t.o_s1[o, c, f] / np_
                 vp = max(t.o_s2[o, c, f] / np_ - mp * mp, floor)
             else:
-                mp = mt[f]
-                vp = vt[f]
+                mp = mt
+                vp = vt
             if nn > 1e-9:
                 mn = (q * t.o_s1[o, T, f] - t.o_s1[o, c, f]) / nn
                 vn = max((q * t.o_s2[o, T, f] - t.o_s2[o, c, f]) / nn - mn * mn, floor)
             else:
-                mn = mt[f]
-                vn = vt[f]
+                mn = mt
+                vn = vt
             t.nb_a[o, c, f] = 0.5 / vn - 0.5 / vp
             t.nb_b[o, c, f] = mp / vp - mn / vn
-            csum += -0.5 * math.log(vp / vn) - mp * mp / (2.0 * vp) + mn * mn / (2.0 * vn)
-        t.nb_c[o, c] = csum
+            t.nb_c[o, c] += -0.5 * math.log(vp / vn) - mp * mp / (2.0 * vp) + mn * mn / (2.0 * vn)
     t.nb_at[o] = W
 
 
@@ -961,7 +956,7 @@ def _negligible(loss, m, i, mask, eta, skip_below):
     return True
 
 
-@njit
+@njit(**NO_REFCOUNT)
 def predict_leaf(
     t, s, p, leaf, idx, zval, xz, norm_x, val, pm, valid, out, sims, ids, nb_logit,
     cache, cache_col, crow, cur, kres,
@@ -1129,7 +1124,7 @@ def _count_row(weight, kw, lw, node, w, yrow, krow, full):
     return empty
 
 
-@njit
+@njit(**NO_REFCOUNT)
 def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, rid, grad, pos_list):
     """Learn one row at a leaf with weight ``w`` (losses of the models are updated even at w=0)."""
     Lc = t.label_map.shape[0]
