@@ -1478,6 +1478,37 @@ def best_split_for_feature_at(t, o, f, thr, means, stds, left, right):
 
 # ---------------------------------------------------------------------------------- the loop
 @njit
+def nodes_needed(depth):
+    """Free nodes the arrays keep ahead of the rows for a tree of ``depth`` levels (a row's worst
+    case, :func:`room_for_a_row`, plus a margin so that they do not grow on every chunk)."""
+    return 3 * depth + 4 + 8
+
+
+@njit
+def mslots_needed(depth):
+    """Free model slots kept ahead of the rows (a row's worst case)."""
+    return 2 * depth + 2
+
+
+@njit
+def room_ahead(meta, feat, active, oslot, n_mslots, n_oslots):
+    """True when nothing must grow before the next rows (the common case): free nodes and model
+    slots for :func:`nodes_needed` / :func:`mslots_needed`, no active leaf waiting for an
+    observer slot and two free observer slots. Otherwise the caller grows the arrays
+    (:func:`streamlearn.multilabel._treestate.ensure_capacity`)."""
+    depth = meta[M_MAXDEPTH] + 1
+    n_nodes = feat.shape[0]
+    if n_nodes - meta[M_NODE_HWM] + meta[M_NODE_NFREE] < nodes_needed(depth):
+        return False
+    if n_mslots - meta[M_MSLOT_HWM] + meta[M_MSLOT_NFREE] < mslots_needed(depth):
+        return False
+    for n in range(n_nodes):
+        if oslot[n] < 0 and feat[n] == -1 and active[n] == 1:
+            return False  # a leaf waits for an observer slot
+    return n_oslots - meta[M_OSLOT_HWM] + meta[M_OSLOT_NFREE] >= 2
+
+
+@njit
 def room_for_a_row(meta, n_nodes, n_mslots):
     """Enough free nodes and model slots (of ``n_nodes`` / ``n_mslots``) for whatever one row
     can create: a split at its leaf and, along its path, alternates started and alternate leaves
@@ -1485,7 +1516,7 @@ def room_for_a_row(meta, n_nodes, n_mslots):
     depth = meta[M_MAXDEPTH] + 1
     free_nodes = n_nodes - meta[M_NODE_HWM] + meta[M_NODE_NFREE]
     free_mslots = n_mslots - meta[M_MSLOT_HWM] + meta[M_MSLOT_NFREE]
-    return free_nodes >= 3 * depth + 4 and free_mslots >= 2 * depth + 2
+    return free_nodes >= 3 * depth + 4 and free_mslots >= mslots_needed(depth)
 
 
 @njit(inline="always")
@@ -1571,6 +1602,7 @@ def tree_run(
     start,
     stop,
     out,
+    ocol,
     do_predict,
     do_learn,
     cache,
@@ -1578,13 +1610,20 @@ def tree_run(
     kres,
     zdata,
     znorm,
+    check_room,
 ):
     """Process rows ``start:stop`` in order: predict each (into ``out``), then learn it.
 
+    ``out[i, ocol[c]]`` gets the probability of the tree's label ``c`` for row ``i`` (``ocol``
+    is the tree's ``label_map`` when ``out`` has one column per label of the label matrices).
+
+    With ``check_room``, the call first checks :func:`room_ahead` and returns ``start`` at once
+    when something must grow; the caller grows the arrays and calls again without the check
+    (:func:`streamlearn.multilabel._treestate.run_tree`).
+
     ``zdata``/``znorm``: the rows as the learners see them (:func:`prepare_rows`).
 
-    ``rid0`` is the store id of row ``start`` (rows were appended to the store beforehand);
-    ``out`` has one column per label of the label matrices (this tree writes its own columns).
+    ``rid0`` is the store id of row ``start`` (rows were appended to the store beforehand).
 
     Returns the row where it stopped: ``stop``, or, while the arrays may still grow
     (``M_GROWABLE``), the first row that needs more room than is left (before that row is
@@ -1598,6 +1637,11 @@ def tree_run(
     it would replace have seen ``drift_window`` rows since it started, it replaces that subtree
     when its error is lower by more than the bound of MLHAT's test, and is dropped when higher.
     """
+    if check_room:
+        if not room_ahead(t.meta, t.feat, t.active, t.oslot, t.lr_w.shape[0], t.o_w.shape[0]):
+            return start
+        t.meta[M_NEED] = 0
+        t.meta[M_GROWABLE] = 1
     Lc = t.label_map.shape[0]
     d = t.o_w.shape[2]
     xd = np.zeros(d)
@@ -1651,7 +1695,7 @@ def tree_run(
         )  # fmt: skip
         if do_predict:
             for c in range(Lc):
-                out[i, t.label_map[c]] = prob[c]
+                out[i, ocol[c]] = prob[c]
         if not do_learn:
             clear_row(idx, xd, xz)
             continue

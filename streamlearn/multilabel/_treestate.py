@@ -217,21 +217,21 @@ def ensure_capacity(
     """
     m = t.meta
     m[K.M_NEED] = 0
+    if K.room_ahead(m, t.feat, t.active, t.oslot, t.lr_w.shape[0], t.o_w.shape[0]):
+        m[K.M_GROWABLE] = 1  # room for the next rows: nothing to grow (the common case)
+        return t
     mv = m.tolist()
     depth = mv[K.M_MAXDEPTH] + 1
     growable = True
     C = t.feat.shape[0]
-    need_nodes = 3 * depth + 4 + 8
-    need_m = 2 * depth + 2
+    need_nodes = K.nodes_needed(depth)
+    need_m = K.mslots_needed(depth)
     M = t.lr_w.shape[0]
     S = t.o_w.shape[0]
     waiting = int(np.count_nonzero((t.oslot < 0) & (t.feat == -1) & (t.active == 1)))
     nodes_short = _free(C, mv[K.M_NODE_HWM], mv[K.M_NODE_NFREE]) < need_nodes
     mslots_short = _free(M, mv[K.M_MSLOT_HWM], mv[K.M_MSLOT_NFREE]) < need_m
     oslots_short = _free(S, mv[K.M_OSLOT_HWM], mv[K.M_OSLOT_NFREE]) < 2 + waiting
-    if not (waiting or nodes_short or mslots_short or oslots_short):
-        m[K.M_GROWABLE] = 1  # room for the next rows: nothing to grow (the common case)
-        return t
     used = tree_nbytes(t) + other_bytes
     if nodes_short:
         new_c = 2 * C
@@ -272,28 +272,35 @@ def ensure_capacity(
 def run_tree(
     t: K.Tree, shape: TreeShape, budget_bytes: float, other_bytes: int, s: K.Store, p: K.Params,
     csr: tuple[np.ndarray, np.ndarray, np.ndarray], Y: np.ndarray, Kmat: np.ndarray,
-    has_known: bool, rid0: int, a: int, b: int, out: np.ndarray, predict: bool, learn: bool,
-    cache: np.ndarray, cache_col: np.ndarray, kres: np.ndarray, zdata: np.ndarray,
-    znorm: np.ndarray,
+    has_known: bool, rid0: int, a: int, b: int, out: np.ndarray, ocol: np.ndarray,
+    predict: bool, learn: bool, cache: np.ndarray, cache_col: np.ndarray, kres: np.ndarray,
+    zdata: np.ndarray, znorm: np.ndarray,
 ) -> K.Tree:  # fmt: skip
-    """Run a tree over rows ``a:b`` (prepared by :func:`prepare`), growing its arrays whenever
-    the kernel stops for room; returns the (possibly reallocated) tree."""
+    """Run a tree over rows ``a:b`` (prepared by :func:`prepare`; predictions into the columns
+    ``ocol`` of ``out``), growing its arrays whenever the kernel stops for room; returns the
+    (possibly reallocated) tree.
+
+    The kernel checks the room itself first (:func:`~streamlearn._kernels.mltree.room_ahead`,
+    what :func:`ensure_capacity` checks before growing anything), so that the common case costs
+    one call."""
     indptr, indices, data = csr
     base = int(indptr[a])
     pos = a
+    check = True
     while True:
-        t = ensure_capacity(t, shape, budget_bytes, other_bytes)
         k = pos - a
         z0 = int(indptr[pos]) - base
         pos = int(
             K.tree_run(
                 t, s, p, indptr, indices, data, Y, Kmat, has_known, rid0 + k, pos, b, out,
-                predict, learn, cache[k:] if cache.shape[0] else cache, cache_col,
-                kres[k:] if kres.shape[0] else kres, zdata[z0:], znorm[k:],
+                ocol, predict, learn, cache[k:] if cache.shape[0] else cache, cache_col,
+                kres[k:] if kres.shape[0] else kres, zdata[z0:], znorm[k:], check,
             )
         )  # fmt: skip
         if pos >= b:
             return t
+        t = ensure_capacity(t, shape, budget_bytes, other_bytes)
+        check = False
 
 
 def _promise(t: K.Tree, leaf: int) -> float:

@@ -39,6 +39,7 @@ restarts from a snapshot polls different batches and must reproduce the same mod
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -212,9 +213,7 @@ class IHOMER(MultiLabelClassifier):
     def _shape(self, n_labels: int) -> TS.TreeShape:
         s = self.schema
         assert s is not None
-        return TS.TreeShape(
-            s.n_features, n_labels, self.tree.knn_window, labelset_capacity=64, dense=not s.sparse
-        )
+        return _tree_shape(s.n_features, n_labels, self.tree.knn_window, not s.sparse)
 
     def _target_partition(self) -> list[np.ndarray]:
         s = self.schema
@@ -356,7 +355,7 @@ class IHOMER(MultiLabelClassifier):
         csr = TS.rows_as_csr(X, dense=not s.sparse)
         indptr, indices, data = csr
         out = np.zeros((n, L))
-        scratch = np.zeros((n, L))
+        blk = _NO_CACHE  # every tree's own predictions, side by side (see _Layout)
         if Y is None:
             Y = np.zeros((n, L), np.uint8)
         has_known = known is not None
@@ -387,23 +386,20 @@ class IHOMER(MultiLabelClassifier):
             # owners first (their predictions are the model's), then background trees
             order = sorted(self._trees.values(), key=lambda ct: not ct.warm)
             other = sum(ct.nbytes() for ct in self._trees.values())
-            if learn:
-                yb = Y[a:b].astype(bool)
-                kb = None if not has_known else Kmat[a:b].astype(bool)
-            for ct in order:
+            lay = _Layout(order, self._owner)
+            if blk.shape[1] < lay.width:
+                blk = np.empty((n, lay.width))
+            for ct, ocol in zip(order, lay.ocols):
                 ct.state = TS.run_tree(
                     ct.state, self._shape(len(ct.labels)), self._budget, other, self._store, p,
-                    csr, Y, Kmat, has_known, rid0, a, b, scratch, True, learn, cache,
+                    csr, Y, Kmat, has_known, rid0, a, b, blk, ocol, True, learn, cache,
                     cache_col, kres, zdata, znorm,
                 )  # fmt: skip
-                lab = ct.labels
-                mine = scratch[a:b, lab]
-                owned = lab[self._owner[lab] == ct.tid]
-                out[a:b, owned] = scratch[a:b, owned]
-                if learn:
-                    known_lab = None if kb is None else kb[:, lab]
-                    self._score_tree(ct, mine, out[a:b, lab], yb[:, lab], known_lab)
+            mine = blk[a:b, : lay.width]
+            out[a:b, lay.own_labels] = mine[:, lay.own_cols]
             if learn:
+                kb = None if not has_known else Kmat[a:b].astype(bool)
+                self._score_trees(order, lay, mine, out[a:b], Y[a:b].astype(bool), kb)
                 self._after_chunk(out[a:b], Y[a:b], None if not has_known else known[a:b], a, b)
             a = b
         return out
@@ -424,32 +420,38 @@ class IHOMER(MultiLabelClassifier):
         cols[slots] = np.arange(len(slots))
         return np.full((n, len(slots)), np.nan), cols
 
-    def _score_tree(
-        self, ct: _ClusterTree, pred: np.ndarray, owners: np.ndarray, y: np.ndarray,
-        mask: np.ndarray | None,
+    def _score_trees(
+        self, order: list[_ClusterTree], lay: _Layout, mine: np.ndarray, out: np.ndarray,
+        y: np.ndarray, known: np.ndarray | None,
     ) -> None:  # fmt: skip
-        """Book a chunk's decisions of tree ``ct`` on its labels (``pred``; ``owners``: the
-        model's, ``y`` the truth, ``mask`` which were known, all over the tree's columns)."""
+        """Book a chunk's decisions of every tree on its labels (``mine``: the trees' columns side
+        by side; ``out`` the model's decisions, ``y`` the truth, ``known`` which were known, over
+        all labels): correct decisions and a recent accuracy per tree and, for a tree learning
+        in the background, its errors and those of the owners of its labels on the same rows."""
         thr = self.threshold
-        wrong = (pred > thr) != y
-        if mask is None:
-            n_dec = float(wrong.size)
-            n_wrong = float(np.count_nonzero(wrong))
+        yl = y[:, lay.labels]
+        wrong = (mine > thr) != yl
+        theirs = (out[:, lay.labels] > thr) != yl
+        if known is None:
+            n_dec = lay.sizes * float(len(y))
         else:
-            n_dec = float(np.count_nonzero(mask))
-            n_wrong = float(np.count_nonzero(wrong & mask))
-        ct.correct += n_dec - n_wrong
-        ct.decisions += n_dec
-        if n_dec:
-            acc = (n_dec - n_wrong) / n_dec
-            ct.recent_acc = acc if np.isnan(ct.recent_acc) else 0.9 * ct.recent_acc + 0.1 * acc
-        ct.rows += len(y)
-        if not ct.warm:
-            theirs = (owners > thr) != y
-            if mask is not None:
-                theirs &= mask
-            ct.err_new += n_wrong
-            ct.err_old += float(np.count_nonzero(theirs))
+            kl = known[:, lay.labels]
+            n_dec = lay.per_tree(kl)
+            wrong &= kl
+            theirs &= kl
+        n_wrong = lay.per_tree(wrong)
+        n_theirs = lay.per_tree(theirs)
+        for j, ct in enumerate(order):
+            dec, bad = float(n_dec[j]), float(n_wrong[j])
+            ct.correct += dec - bad
+            ct.decisions += dec
+            if dec:
+                acc = (dec - bad) / dec
+                ct.recent_acc = acc if np.isnan(ct.recent_acc) else 0.9 * ct.recent_acc + 0.1 * acc
+            ct.rows += len(y)
+            if not ct.warm:
+                ct.err_new += bad
+                ct.err_old += float(n_theirs[j])
 
     def _after_chunk(
         self, out: np.ndarray, Y: np.ndarray, known: np.ndarray | None, a: int, b: int
@@ -558,6 +560,42 @@ class IHOMER(MultiLabelClassifier):
             }
         )
         return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _tree_shape(n_features: int, n_labels: int, knn_window: int, dense: bool) -> TS.TreeShape:
+    return TS.TreeShape(n_features, n_labels, knn_window, labelset_capacity=64, dense=dense)
+
+
+class _Layout:
+    """The trees of a chunk side by side: tree ``j`` of ``order`` writes its labels' predictions
+    into columns ``ocols[j]`` of one block (trees may share labels: a background tree learns
+    labels that another tree still owns); ``own_cols`` are the block's columns that give the
+    model's decisions on labels ``own_labels`` (the owners')."""
+
+    __slots__ = ("labels", "starts", "sizes", "width", "ocols", "own_cols", "own_labels")
+
+    def __init__(self, order: list[_ClusterTree], owner: np.ndarray):
+        sizes = [len(ct.labels) for ct in order]
+        self.sizes = np.asarray(sizes, np.float64)
+        self.width = int(sum(sizes))
+        self.starts = np.zeros(len(order), np.int64)
+        self.starts[1:] = np.cumsum(sizes)[:-1]
+        if order:
+            self.labels = np.concatenate([ct.labels for ct in order])
+            tids = np.repeat([ct.tid for ct in order], sizes)
+        else:
+            self.labels = tids = np.zeros(0, np.int64)
+        cols = np.arange(self.width, dtype=np.int64)
+        self.ocols = [cols[a : a + k] for a, k in zip(self.starts.tolist(), sizes)]
+        self.own_cols = np.flatnonzero(owner[self.labels] == tids)
+        self.own_labels = self.labels[self.own_cols]
+
+    def per_tree(self, flags: np.ndarray) -> np.ndarray:
+        """Per tree, the count of true ``flags`` (rows x block columns) in its columns."""
+        if not self.width:
+            return np.zeros(0)
+        return np.add.reduceat(np.count_nonzero(flags, axis=0), self.starts)
 
 
 _NO_CACHE = np.zeros((0, 0))

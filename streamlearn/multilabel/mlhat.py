@@ -234,8 +234,8 @@ class MLHAT(MultiLabelClassifier):
             )  # fmt: skip
             self._tree = TS.run_tree(
                 self._tree, self._shape(), budget, _store_nbytes(self._store), self._store,
-                params, csr, Y, Kmat, has_known, rid0, a, b, out, predict, learn,
-                _NO_CACHE, _NO_COLS, kres, zdata, znorm,
+                params, csr, Y, Kmat, has_known, rid0, a, b, out, self._tree.label_map,
+                predict, learn, _NO_CACHE, _NO_COLS, kres, zdata, znorm,
             )  # fmt: skip
         return out
 

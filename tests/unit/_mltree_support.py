@@ -196,7 +196,8 @@ def run(
     zdata, znorm = prepared
     K.tree_run(
         t, s, p, data.indptr, data.indices, data.data, data.Y, data.Kmat, data.known is not None,
-        rid0, start, stop, out, predict, learn, cache, cache_col, kres, zdata, znorm,
+        rid0, start, stop, out, t.label_map, predict, learn, cache, cache_col, kres, zdata,
+        znorm, False,
     )  # fmt: skip
     return out
 
@@ -214,7 +215,7 @@ def run_growing(
         zdata, znorm = TS.prepare(s, bool(p.dense), csr, a, b, True, rid0)
         t = TS.run_tree(
             t, shape_of(t), 1e12, 0, s, p, csr, data.Y, data.Kmat, data.known is not None,
-            rid0, a, b, out, True, True, NO_CACHE, NO_COLS, NO_CACHE, zdata, znorm,
+            rid0, a, b, out, t.label_map, True, True, NO_CACHE, NO_COLS, NO_CACHE, zdata, znorm,
         )  # fmt: skip
     return t, out
 

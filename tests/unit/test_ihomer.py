@@ -355,3 +355,74 @@ def test_trees_replaced_by_a_takeover_are_retired():
     _, events = _run(model, ds.X, ds.Y, check=check)
     assert any(e.kind == "takeover" and e.index > 3000 for e in events)
     assert not stale, stale[:5]
+
+
+def _book_naively(ct, pred, owners, y, mask, thr):
+    """One tree's booking of a chunk, written out label by label over its own columns."""
+    dec = wrong = theirs = 0
+    for i in range(pred.shape[0]):
+        for c in range(pred.shape[1]):
+            if mask is not None and not mask[i, c]:
+                continue
+            dec += 1
+            wrong += bool(pred[i, c] > thr) != bool(y[i, c])
+            theirs += bool(owners[i, c] > thr) != bool(y[i, c])
+    ct.correct += dec - wrong
+    ct.decisions += dec
+    if dec:
+        acc = (dec - wrong) / dec
+        ct.recent_acc = acc if np.isnan(ct.recent_acc) else 0.9 * ct.recent_acc + 0.1 * acc
+    ct.rows += pred.shape[0]
+    if not ct.warm:
+        ct.err_new += wrong
+        ct.err_old += theirs
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["complete", "partial"])
+def test_trees_are_scored_on_their_own_columns_as_label_by_label(partial):
+    """The chunk's booking of every tree at once (the trees' predictions side by side, labels
+    shared between owners and background trees) equals booking each tree label by label."""
+    from streamlearn.multilabel.ihomer import _ClusterTree, _Layout
+
+    rng = np.random.default_rng([71, int(partial)])
+    model = _model()
+    for _ in range(40):
+        L = int(rng.integers(1, 9))
+        n = int(rng.integers(1, 12))
+        parts = np.array_split(rng.permutation(L), int(rng.integers(1, L + 1)))
+        trees = [_ClusterTree(j, np.sort(c), None, True, 0) for j, c in enumerate(parts)]
+        for _ in range(int(rng.integers(0, 3))):  # background trees over random label subsets
+            labels = np.sort(rng.choice(L, int(rng.integers(1, L + 1)), replace=False))
+            trees.append(_ClusterTree(len(trees), labels, None, False, 0))
+        owner = np.zeros(L, np.int64)
+        for ct in trees[: len(parts)]:
+            owner[ct.labels] = ct.tid
+        for ct in trees[len(parts) :]:  # a background tree may own labels too
+            pick = ct.labels[rng.random(len(ct.labels)) < 0.2]
+            owner[pick] = ct.tid
+        for ct in trees:
+            if rng.random() < 0.5:
+                ct.recent_acc = float(rng.random())
+        lay = _Layout(trees, owner)
+        mine = rng.random((n, lay.width))
+        out = rng.random((n, L))
+        y = rng.random((n, L)) < 0.4
+        known = (rng.random((n, L)) < 0.6) if partial else None
+        twins = [_ClusterTree(ct.tid, ct.labels, None, ct.warm, 0) for ct in trees]
+        for ct, tw in zip(trees, twins):
+            tw.recent_acc = ct.recent_acc
+        model._score_trees(trees, lay, mine, out, y, known)
+        for ct, tw, cols in zip(trees, twins, lay.ocols):
+            lab = ct.labels
+            _book_naively(tw, mine[:, cols], out[:, lab], y[:, lab],
+                          None if known is None else known[:, lab], THR)  # fmt: skip
+            for f in ("correct", "decisions", "rows", "err_new", "err_old"):
+                assert getattr(ct, f) == getattr(tw, f), f
+            assert ct.recent_acc == tw.recent_acc or (
+                np.isnan(ct.recent_acc) and np.isnan(tw.recent_acc)
+            )
+        # the model's decisions come from each label's owner's columns
+        assert sorted(lay.own_labels.tolist()) == list(range(L))
+        for col, lab in zip(lay.own_cols, lay.own_labels):
+            j = int(np.searchsorted(lay.starts, col, side="right")) - 1
+            assert trees[j].tid == owner[lab] and trees[j].labels[col - lay.starts[j]] == lab

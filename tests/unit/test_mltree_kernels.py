@@ -979,7 +979,7 @@ def test_knn_search_rows_matches_twin_for_every_row_of_a_chunk(dense: bool, lear
         out = np.zeros((data.n, L))
         K.tree_run(
             t, s, p, data.indptr, data.indices, data.data, data.Y, data.Kmat, False, rid0, n,
-            n + m, out, True, learn, NO_CACHE, NO_COLS, own, zdata, znorm,
+            n + m, out, t.label_map, True, learn, NO_CACHE, NO_COLS, own, zdata, znorm, False,
         )  # fmt: skip
         searched = own[:, 0] >= 0  # rows where every model skipped kNN did not search
         np.testing.assert_array_equal(own[searched], kres[searched])

@@ -27,6 +27,7 @@ from tests.unit._mltree_support import (
     reps,
     run,
     run_growing,
+    shape_of,
     snapshot,
 )
 
@@ -311,3 +312,73 @@ def test_stitched_leaf_equals_one_learned_on_all_the_labels(dense: bool) -> None
         assert not TS.stitch_leaves(
             make_tree(d, list(range(L))), [(split, np.array([0, 1]), np.array([0, 3]))], s
         )
+
+
+# ---------------------------------------------------------------------------------- capacity
+def _room_twin(t: K.Tree) -> bool:
+    """Obvious version of the kernel's room check: nothing needs to grow before the next rows."""
+    m = [int(v) for v in t.meta]
+    depth = m[K.M_MAXDEPTH] + 1
+    free_nodes = t.feat.shape[0] - m[K.M_NODE_HWM] + m[K.M_NODE_NFREE]
+    free_m = t.lr_w.shape[0] - m[K.M_MSLOT_HWM] + m[K.M_MSLOT_NFREE]
+    free_o = t.o_w.shape[0] - m[K.M_OSLOT_HWM] + m[K.M_OSLOT_NFREE]
+    waiting = sum(
+        1 for n in range(t.feat.shape[0]) if t.oslot[n] < 0 and t.feat[n] == -1 and t.active[n] == 1
+    )
+    return free_nodes >= 3 * depth + 12 and free_m >= 2 * depth + 2 and waiting == 0 and free_o >= 2
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+def test_room_check_of_the_kernel_matches_what_ensure_capacity_grows_for(dense: bool) -> None:
+    """tree_run's own room check (``room_ahead``) is the twin's, before every chunk of trees that
+    split, start alternates and run out of nodes, model and observer slots; where it finds room,
+    ensure_capacity leaves the tree as it is, and where it does not, ensure_capacity makes room
+    (within an unlimited budget)."""
+    rng = np.random.default_rng([61, int(dense)])
+    short = roomy = 0
+    for rep in range(reps(4)):
+        data = random_data(rng, 900, 5, 3, dense=dense, kinds=(0, 2, 3))
+        t = make_tree(5, [0, 1, 2], seed=rep, nodes=4, oslots=1, mslots=1)
+        p = make_params(dense, grace_period=25, delta=0.05, tau=0.5, drift=1.0, drift_window=60)
+        s = new_store_for(data)
+        for a in range(0, data.n, 30):
+            ok = bool(K.room_ahead(t.meta, t.feat, t.active, t.oslot, t.lr_w.shape[0],
+                                   t.o_w.shape[0]))  # fmt: skip
+            assert ok == _room_twin(t), a
+            grown = TS.ensure_capacity(t, shape_of(t), 1e12)
+            if ok:
+                roomy += 1
+                assert grown is t and t.meta[K.M_GROWABLE] == 1
+            else:
+                short += 1
+                assert _room_twin(grown) or grown.meta[K.M_NO_OSLOT], a
+            t = grown
+            run(t, s, p, data, a, min(data.n, a + 30))
+    assert short > 5 and roomy > 5, (short, roomy)
+
+
+def test_room_check_of_the_kernel_matches_its_twin_on_random_counters() -> None:
+    """The same check on many random counters (high-water marks, free stacks, depth) and leaf
+    flags, around every threshold of the check."""
+    rng = np.random.default_rng(67)
+    base = make_tree(3, [0, 1], nodes=16, oslots=4, mslots=8)
+    outcomes = set()
+    for _ in range(reps(3000)):
+        t = base._replace(meta=base.meta.copy(), feat=base.feat.copy(), active=base.active.copy(),
+                          oslot=base.oslot.copy())  # fmt: skip
+        depth = int(rng.integers(0, 3))
+        t.meta[K.M_MAXDEPTH] = depth
+        t.meta[K.M_NODE_HWM] = rng.integers(0, 17)
+        t.meta[K.M_NODE_NFREE] = rng.integers(0, 1 + int(t.meta[K.M_NODE_HWM]))
+        t.meta[K.M_MSLOT_HWM] = rng.integers(0, 9)
+        t.meta[K.M_MSLOT_NFREE] = rng.integers(0, 1 + int(t.meta[K.M_MSLOT_HWM]))
+        t.meta[K.M_OSLOT_HWM] = rng.integers(0, 5)
+        t.meta[K.M_OSLOT_NFREE] = rng.integers(0, 1 + int(t.meta[K.M_OSLOT_HWM]))
+        t.feat[:] = rng.choice([-2, -1, 0, 1], 16, p=[0.3, 0.5, 0.1, 0.1])
+        t.active[:] = rng.random(16) < 0.9
+        t.oslot[:] = np.where(rng.random(16) < 0.97, 0, -1)
+        ok = bool(K.room_ahead(t.meta, t.feat, t.active, t.oslot, t.lr_w.shape[0],
+                               t.o_w.shape[0]))  # fmt: skip
+        assert ok == _room_twin(t)
+        outcomes.add(ok)
+    assert outcomes == {True, False}
