@@ -1195,6 +1195,18 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
         if krow[c] and yrow[c]:
             pos_list[npos] = c
             npos += 1
+    d = t.o_w.shape[2]
+    if p.dense and idx.shape[0] == d:
+        # a whole dense row (features in order): outcome by outcome over contiguous feature
+        # rows, which vectorises; every statistic gets the same single addition as below
+        _range_dense(t.o_min[o], t.o_max[o], val)
+        _observe_dense(t.o_w[o, T], t.o_s1[o, T], t.o_s2[o, T], val, w)
+        if empty:
+            _observe_dense(t.o_w[o, Lc], t.o_s1[o, Lc], t.o_s2[o, Lc], val, w)
+        for j in range(npos):
+            c = pos_list[j]
+            _observe_dense(t.o_w[o, c], t.o_s1[o, c], t.o_s2[o, c], val, w)
+        return
     for e in range(idx.shape[0]):
         f = idx[e]
         v = val[e]
@@ -1218,6 +1230,28 @@ def learn_leaf(t, s, p, leaf, idx, val, zval, yrow, krow, full, w, pm, valid, ri
             t.o_w[o, c, f] += w
             t.o_s1[o, c, f] += wv
             t.o_s2[o, c, f] += wv2
+
+
+@njit
+def _observe_dense(ow, os1, os2, val, w):
+    """One outcome's Gaussian statistics of a whole dense row of weight ``w``."""
+    for f in range(val.shape[0]):
+        v = val[f]
+        wv = w * v
+        ow[f] += w
+        os1[f] += wv
+        os2[f] += wv * v
+
+
+@njit
+def _range_dense(omin, omax, val):
+    """The features' ranges after a whole dense row."""
+    for f in range(val.shape[0]):
+        v = val[f]
+        if v < omin[f]:
+            omin[f] = v
+        if v > omax[f]:
+            omax[f] = v
 
 
 # ---------------------------------------------------------------------------------- splits
@@ -1687,17 +1721,26 @@ def tree_run(
         # newest are all in the past
         cur = rid0 + crow if do_learn else s.meta[0]
         norm_x = znorm[crow]
-        scatter_row(idx, val, zv, xd, xz)
-        leaf = route(t, root, xd)
+        # a whole dense row (features in order) is its own dense vector; others are scattered
+        whole = p.dense and b - a == d
+        if whole:
+            rd = val
+            rz = zv
+        else:
+            scatter_row(idx, val, zv, xd, xz)
+            rd = xd
+            rz = xz
+        leaf = route(t, root, rd)
         predict_leaf(
-            t, s, p, leaf, idx, zv, xz, norm_x, val, pm, valid, prob, sims, ids,
+            t, s, p, leaf, idx, zv, rz, norm_x, val, pm, valid, prob, sims, ids,
             nb_logit, cache, cache_col, crow, cur, kres,
         )  # fmt: skip
         if do_predict:
             for c in range(Lc):
                 out[i, ocol[c]] = prob[c]
         if not do_learn:
-            clear_row(idx, xd, xz)
+            if not whole:
+                clear_row(idx, xd, xz)
             continue
         full = True
         for c in range(Lc):
@@ -1732,7 +1775,7 @@ def tree_run(
                 break
             if w > 0.0:
                 _count_row(t.weight, t.kw, t.lw, node, w, yrow, krow, full)
-            node = t.left[node] if xd[t.feat[node]] <= t.thr[node] else t.right[node]
+            node = t.left[node] if rd[t.feat[node]] <= t.thr[node] else t.right[node]
         learn_leaf(
             t, s, p, leaf, idx, val, zv, yrow, krow, full, w, pm, valid, rid, grad, pos_list,
         )  # fmt: skip
@@ -1750,13 +1793,13 @@ def tree_run(
             alt = t.alt[node]
             if alt < 0:
                 continue
-            aleaf = route(t, alt, xd)
+            aleaf = route(t, alt, rd)
             predict_leaf(
-                t, s, p, aleaf, idx, zv, xz, norm_x, val, pm2, valid2, prob2, sims,
+                t, s, p, aleaf, idx, zv, rz, norm_x, val, pm2, valid2, prob2, sims,
                 ids, nb_logit, cache, cache_col, crow, cur, kres,
             )  # fmt: skip
             err_alt = row_error(prob2, yrow, krow, p.threshold)
-            learn_path(t, s, p, alt, aleaf, xd, w, yrow, krow)
+            learn_path(t, s, p, alt, aleaf, rd, w, yrow, krow)
             learn_leaf(
                 t, s, p, aleaf, idx, val, zv, yrow, krow, full, w, pm2, valid2, rid, grad,
                 pos_list,
@@ -1789,7 +1832,8 @@ def tree_run(
                     t.alt[node] = -1
                     free_subtree(t, alt, stack)
                     t.meta[M_ALT_PRUNED] += 1
-        clear_row(idx, xd, xz)
+        if not whole:
+            clear_row(idx, xd, xz)
         if do_learn and t.meta[M_GROWABLE] and t.meta[M_NEED] & NEED_OSLOTS:
             return i + 1
     return stop
