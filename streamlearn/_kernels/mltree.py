@@ -73,8 +73,11 @@ M_N = 18
 
 NEED_NODES, NEED_OSLOTS, NEED_MSLOTS = 1, 2, 4
 
-# naive Bayes parameters of a leaf are recomputed when its weight grew by this much
+# naive Bayes parameters of a leaf are recomputed when its weight grew by this much, or by this
+# share of the weight they were computed at when that is more (their estimates move by about
+# that share: 1/16 keeps every estimate within a few percent of the current one)
 NB_REFRESH = 8.0
+NB_REFRESH_SHARE = 1.0 / 16.0
 
 # Tree.metaf (float64) slots
 MF_WEIGHT = 0  # total weight learned
@@ -859,7 +862,8 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
     """Naive Bayes per label from the leaf's observers (Gaussian if dense, multinomial if sparse).
 
     Dense data: the per-feature parameters are those of the leaf's last refresh (every
-    ``NB_REFRESH`` of weight: they move slowly, and a prediction then costs two multiply-adds
+    ``NB_REFRESH`` of weight, or ``NB_REFRESH_SHARE`` of the weight at the last refresh when
+    that is more: they move slowly, and a prediction then costs two multiply-adds
     per (label, feature) instead of divisions and a logarithm); the class priors and the
     frequency fallback are always current. Sparse data is computed afresh: its cost follows the
     row's non-zeros (a refresh would cost every feature).
@@ -876,7 +880,8 @@ def predict_nb(t, p, o, leaf, idx, val, pm, nb_logit):
 def _nb_stale(o_tot, nb_at, o):
     """True when the leaf's dense naive Bayes parameters are due for a refresh."""
     W = o_tot[o, o_tot.shape[1] - 1]
-    return W > 0.0 and (nb_at[o] < 0.0 or W - nb_at[o] >= NB_REFRESH)
+    at = nb_at[o]
+    return W > 0.0 and (at < 0.0 or W - at >= max(NB_REFRESH, NB_REFRESH_SHARE * at))
 
 
 @njit

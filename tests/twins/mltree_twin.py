@@ -706,6 +706,7 @@ def twin_negligible(loss: list[list[float]], i: int, mask: int, eta: float, skip
 
 
 NB_REFRESH = 8.0
+NB_REFRESH_SHARE = 1.0 / 16.0
 
 
 def twin_leaf_predict(
@@ -722,8 +723,9 @@ def twin_leaf_predict(
 
     ``nb_state`` (a dict kept by the caller across rows) models the refresh of the Gaussian
     naive Bayes parameters: they are recomputed, from the rows seen so far, when naive Bayes is
-    evaluated and the leaf's weight grew by ``NB_REFRESH`` since the last refresh (or there was
-    none); in between they stay those of the last refresh.
+    evaluated and the leaf's weight grew by ``NB_REFRESH``, or by ``NB_REFRESH_SHARE`` of its
+    weight at the last refresh when that is more, since the last refresh (or there was none); in
+    between they stay those of the last refresh.
 
     Skipping: while the leaf has weight, a model negligible for every label is left out, except
     on rows where ``ring_pos`` is a multiple of 16 (then every enabled model takes part).
@@ -766,7 +768,8 @@ def twin_leaf_predict(
             params = None
             if nb_state is not None:
                 W = sum(w for w in leaf.weights if w > 0.0)
-                if nb_state.get("at") is None or W - nb_state["at"] >= NB_REFRESH:
+                at = nb_state.get("at")
+                if at is None or W - at >= max(NB_REFRESH, NB_REFRESH_SHARE * at):
                     nb_state["at"] = W
                     nb_state["rows"] = leaf
                 params = nb_state["rows"]
