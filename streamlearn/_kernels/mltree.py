@@ -79,6 +79,10 @@ NEED_NODES, NEED_OSLOTS, NEED_MSLOTS = 1, 2, 4
 NB_REFRESH = 8.0
 NB_REFRESH_SHARE = 1.0 / 16.0
 
+# a leaf whose split test failed waits up to this many grace periods before the next attempt
+# (see attempt_split)
+GRACE_STRETCH = 4.0
+
 # Tree.metaf (float64) slots
 MF_WEIGHT = 0  # total weight learned
 MF_N = 4
@@ -1393,6 +1397,16 @@ def attempt_split(t, s, p, leaf, means, stds, left, right, q):
     rng_ = math.log2(max(t.ls_distinct[m], 2.0))
     eps = math.sqrt(rng_ * rng_ * math.log(1.0 / p.delta) / (2.0 * W))
     if not (best - second > eps or eps < p.tau):
+        # with these merits the test passes once the bound falls below their gap or below tau:
+        # the next attempt waits until about then (nmin adaptation, Garcia-Martin et al. 2018),
+        # at least one grace period and at most GRACE_STRETCH of them
+        c2 = rng_ * rng_ * math.log(1.0 / p.delta) / 2.0
+        need = c2 / (p.tau * p.tau) if p.tau > 0.0 else np.inf
+        gap = best - second
+        if gap > 0.0:
+            need = min(need, c2 / (gap * gap))
+        wait = min(max(need - W, p.grace_period), GRACE_STRETCH * p.grace_period)
+        t.last[leaf] = t.weight[leaf] + (wait - p.grace_period)
         return False
     if null_best or best <= 0.0:
         if p.merit_preprune:

@@ -397,6 +397,21 @@ def twin_attempt_split(leaf: LeafRows, n_distinct: float, p) -> tuple[str, float
     return "split", eps, best - second, best
 
 
+GRACE_STRETCH = 4.0
+
+
+def twin_wait_after_failed_test(W: float, eps: float, margin: float, p) -> float:
+    """Weight to wait for before the next attempt after a Hoeffding test that failed at weight
+    ``W`` with bound ``eps`` and ``margin`` = best - second merit: until the bound, which falls
+    as ``1 / sqrt(W)``, would be below the margin or below ``tau`` — at least one grace period,
+    at most ``GRACE_STRETCH`` of them."""
+    c2 = eps * eps * W  # eps = sqrt(c2 / W)
+    need = c2 / (p.tau * p.tau) if p.tau > 0.0 else math.inf
+    if margin > 0.0:
+        need = min(need, c2 / (margin * margin))
+    return min(max(need - W, p.grace_period), GRACE_STRETCH * p.grace_period)
+
+
 # ---------------------------------------------------------------------------------- leaf models
 def sigmoid(z: float) -> float:
     if z >= 0.0:
