@@ -355,7 +355,7 @@ class IHOMER(MultiLabelClassifier):
         csr = TS.rows_as_csr(X, dense=not s.sparse)
         indptr, indices, data = csr
         out = np.zeros((n, L))
-        blk = _NO_CACHE  # every tree's own predictions, side by side (see _Layout)
+        blk = np.empty((n, 0))  # every tree's own predictions, side by side (see _Layout)
         if Y is None:
             Y = np.zeros((n, L), np.uint8)
         has_known = known is not None
