@@ -537,6 +537,17 @@ def predict_lr(t, m, idx, zval, pm):
 @njit
 def _predict_lr(lr_w, lr_b, m, idx, zval, pm):
     Lc = lr_b.shape[1]
+    if Lc <= 4:
+        # few labels (iHOMER's trees): each label's sum in a register; the same sum in the same
+        # order as below, which is faster with many labels (the label loop vectorises)
+        for c in range(Lc):
+            acc = lr_b[m, c]
+            for e in range(idx.shape[0]):
+                z = zval[e]
+                if z != 0.0:
+                    acc += z * lr_w[m, idx[e], c]
+            pm[LR, c] = _sigmoid(acc)
+        return
     for c in range(Lc):
         pm[LR, c] = lr_b[m, c]
     for e in range(idx.shape[0]):
