@@ -360,6 +360,10 @@ class KafkaRunner:
             if now - self._last_lag > 2.0:
                 self._update_lag()
                 self._last_lag = now
+            # refused outputs stop the runner at once, not at the next checkpoint: a shard whose
+            # checkpoint cannot run (the group rebalancing, the coordinator unknown) would go on
+            # learning past them
+            self._lost_outputs = max(self._lost_outputs, self.sink.errors)
             if self._lost_outputs:
                 # at-least-once outputs: stop without committing past the lost records; a
                 # restart replays the events after the last snapshot and emits them again
