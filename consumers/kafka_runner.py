@@ -17,6 +17,8 @@ Delivery (DESIGN §5): at-least-once consumption, exactly-once effect on the mod
 
 kafka-python runs rebalance callbacks on its IO thread while the learning thread waits inside
 ``poll()``; the listener here is asynchronous so it can await the offset commit on that loop.
+After every ``poll()`` the loop also mends a kafka-python 3.0 fault that can leave a replica
+without its shards for good (:func:`rejoin_if_join_dropped`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,35 @@ from streamlearn.snapshot import SnapshotError
 __all__ = ["KafkaRunner"]
 
 log = logging.getLogger("streamlearn.kafka")
+
+
+def rejoin_if_join_dropped(consumer: Any) -> bool:
+    """Rejoin the group when kafka-python finished a join that nobody will apply.
+
+    kafka-python 3.0 runs a group join (JoinGroup, then SyncGroup) as a task on its IO thread.
+    When ``poll()`` stops waiting for it (its timeout is short: ``poll_timeout_ms``), the next
+    ``poll()`` waits for it again, but only while the coordinator still says a rejoin is
+    needed. A join that was needed because the topics' metadata changed (typically: the group's
+    first assignment was computed before the new topics' partitions were known, so it was
+    empty) clears that reason itself when the leader computes the new assignment. Its result is
+    then never applied: no partitions, no heartbeats, and no later event asks for a rejoin
+    (seen in CI; with a 1 ms poll timeout it happens on every fresh group).
+
+    The sign is a finished join task with no rejoin pending; the mend is a rejoin, which the
+    next ``poll()`` completes and applies. Returns whether it rejoined. Reads kafka-python
+    internals; if they are not there (another version) it does nothing.
+    """
+    co = getattr(consumer, "_coordinator", None)
+    task = getattr(co, "_join_task", None)
+    if task is None or not getattr(task, "is_done", False):
+        return False
+    try:
+        if co.need_rejoin():
+            return False  # the next poll() waits for the task and applies it
+        co.request_rejoin()
+    except Exception:  # pragma: no cover - internals moved: leave it to the client
+        return False
+    return True
 
 
 class KafkaRunner:
@@ -324,6 +355,8 @@ class KafkaRunner:
         ).start()
         while not self.stop_event.is_set():
             batch = self.consumer.poll(timeout_ms=s.poll_timeout_ms, max_records=s.poll_max_records)
+            if rejoin_if_join_dropped(self.consumer):
+                log.warning("kafka-python dropped a finished group join; rejoining the group")
             if batch:
                 parts: dict[int, list] = {}
                 for tp, recs in batch.items():

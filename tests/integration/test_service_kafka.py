@@ -232,3 +232,22 @@ def test_large_snapshots_are_chunked(kafka_bootstrap: str, prefix: str) -> None:
     finally:
         store.close()
         prod.close()
+
+
+@pytest.mark.parametrize("poll_timeout_ms", [0, 1])
+def test_a_short_poll_timeout_still_gets_the_shards(
+    kafka_bootstrap: str, prefix: str, poll_timeout_ms: int
+) -> None:
+    """With a poll timeout this short every fresh group's first join is computed before the new
+    topics' partitions are known, and kafka-python 3.0 drops the second join that would assign
+    them (``rejoin_if_join_dropped`` mends it; without the mend the shard never comes)."""
+    s = kafka_settings(kafka_bootstrap, prefix, poll_timeout_ms=poll_timeout_ms)
+    svc = RunnerThread(s)
+    try:
+        svc.wait(lambda: 0 in svc.runner.shards, timeout=30, what="shard 0 assigned")
+        recs, X, Y = stream(20)
+        produce(kafka_bootstrap, s.topic("events"), recs)
+        svc.wait(lambda: svc.learned() == 20, what="20 learned")
+    finally:
+        svc.stop()
+    assert svc.runner.error is None
