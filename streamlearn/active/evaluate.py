@@ -43,13 +43,11 @@ from streamlearn.active.policy import (
 from streamlearn.base.arrays import take_rows
 from streamlearn.base.multilabel import MultiLabelClassifier
 from streamlearn.evaluate.prequential import (
-    PROGRESS_EVERY,
     PrequentialResult,
     ProgressInfo,
-    _checkpoints,
+    Scorer,
     learner_name,
 )
-from streamlearn.metrics import MultiLabelMetrics, WindowedMultiLabelMetrics
 
 __all__ = [
     "BUDGETS",
@@ -160,37 +158,22 @@ def active_prequential(
             f"learner's threshold ({threshold})"
         )
     X, Y = dataset.X, dataset.Y
-    cum = MultiLabelMetrics(L)
-    win = WindowedMultiLabelMetrics(window, L)
-    marks = _checkpoints(n, curve_points)
-    next_mark = 0
-    curve: list[dict[str, Any]] = []
+    sc = Scorer(
+        n,
+        L,
+        learner=lname,
+        dataset=dataset.name,
+        curve_points=curve_points,
+        window=window,
+        progress=progress,
+    )
     asked_total = 0
-    seconds = 0.0
-    t_start = last_report = time.perf_counter()
     pred = np.zeros((chunk, L), dtype=np.bool_)
     all_known = np.ones((1, L), dtype=np.bool_)
 
-    def report(done: bool, pos: int) -> None:
-        if progress is not None:
-            progress(
-                ProgressInfo(
-                    lname,
-                    dataset.name,
-                    pos,
-                    n,
-                    seconds,
-                    time.perf_counter() - t_start,
-                    cum.get()["micro_f1"],
-                    done,
-                )
-            )
-
     pos = 0
     while pos < n:
-        end = min(n, pos + chunk)
-        if next_mark < len(marks) and marks[next_mark] < end:
-            end = marks[next_mark]
+        end = sc.chunk_end(pos, chunk)
         t0 = time.perf_counter()
         for i in range(pos, end):
             x = take_rows(X, i, i + 1)
@@ -204,39 +187,15 @@ def active_prequential(
                     continue
             learner.learn_many(x, Y[i : i + 1], known=mask)
             asked_total += int(mask.sum())
-        seconds += time.perf_counter() - t0
-        cum.update_many(Y[pos:end], pred[: end - pos])
-        win.update_many(Y[pos:end], pred[: end - pos])
+        sc.seconds += time.perf_counter() - t0
+        sc.score(Y[pos:end], pred[: end - pos], labels_asked=asked_total)
         pos = end
-        if next_mark < len(marks) and marks[next_mark] == pos:
-            curve.append(
-                {
-                    "instances": pos,
-                    "seconds": seconds,
-                    "labels_asked": asked_total,
-                    "cumulative": cum.get(),
-                    "windowed": win.get(),
-                }
-            )
-            next_mark += 1
-        now = time.perf_counter()
-        if progress is not None and now - last_report >= PROGRESS_EVERY and pos < n:
-            last_report = now
-            report(False, pos)
-    report(True, n)
-
     available = n * L
     return ActivePrequentialResult(
-        learner=lname,
-        dataset=dataset.name,
-        instances=n,
-        seconds=seconds,
-        instances_per_second=n / seconds if seconds > 0 else 0.0,
-        **cum.get(),
+        **sc.done(),
         n_labels=L,
         window=window,
         natural_form="arrays",
-        curve=curve,
         strategy="full" if policy is None else strategy_name(policy.strategy_),
         label_wise=True if policy is None else bool(policy.label_wise),
         budget=1.0 if policy is None else float(policy.budget),

@@ -139,6 +139,97 @@ def _checkpoints(n: int, points: int) -> list[int]:
     return sorted({max(1, round(n * k / points)) for k in range(1, points + 1)})
 
 
+class Scorer:
+    """The scoring half of a test-then-train loop, shared by the prequential runs.
+
+    Holds the cumulative and the sliding-window metrics, the learning curve's checkpoints, the
+    timed seconds (the caller adds to :attr:`seconds`) and the progress reports. The loop asks
+    :meth:`chunk_end` where its next chunk ends (never past a checkpoint), then hands each
+    chunk's true and predicted labels to :meth:`score`, and calls :meth:`done` at the end.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        n_labels: int,
+        *,
+        learner: str,
+        dataset: str,
+        curve_points: int,
+        window: int,
+        zero_division: float = 0.0,
+        progress: Callable[[ProgressInfo], None] | None = None,
+    ) -> None:
+        self.n = n
+        self.learner = learner
+        self.dataset = dataset
+        self.cum = MultiLabelMetrics(n_labels, zero_division=zero_division)
+        self.win = WindowedMultiLabelMetrics(window, n_labels, zero_division=zero_division)
+        self.marks = _checkpoints(n, curve_points)
+        self.next_mark = 0
+        self.curve: list[dict[str, Any]] = []
+        self.seconds = 0.0
+        self.progress = progress
+        self.t_start = self.last_report = time.perf_counter()
+
+    def chunk_end(self, pos: int, chunk: int) -> int:
+        """End of the chunk that starts at ``pos``: ``chunk`` rows, cut at the next checkpoint."""
+        end = min(self.n, pos + chunk)
+        if self.next_mark < len(self.marks) and self.marks[self.next_mark] < end:
+            end = self.marks[self.next_mark]
+        return end
+
+    def score(self, y_true: np.ndarray, y_pred: np.ndarray, **extra: Any) -> None:
+        """Score one chunk; at a checkpoint the curve gets a point (``extra`` goes into it)."""
+        self.cum.update_many(y_true, y_pred)
+        self.win.update_many(y_true, y_pred)
+        pos = self.cum.n
+        if self.next_mark < len(self.marks) and self.marks[self.next_mark] == pos:
+            self.curve.append(
+                {
+                    "instances": pos,
+                    "seconds": self.seconds,
+                    **extra,
+                    "cumulative": self.cum.get(),
+                    "windowed": self.win.get(),
+                }
+            )
+            self.next_mark += 1
+        now = time.perf_counter()
+        if self.progress is not None and now - self.last_report >= PROGRESS_EVERY and pos < self.n:
+            self.last_report = now
+            self._report(False)
+
+    def done(self) -> dict[str, Any]:
+        """The final report; returns the fields every result has: ``learner, dataset,
+        instances, seconds, instances_per_second``, the cumulative metrics and ``curve``."""
+        self._report(True)
+        return {
+            "learner": self.learner,
+            "dataset": self.dataset,
+            "instances": self.n,
+            "seconds": self.seconds,
+            "instances_per_second": self.n / self.seconds if self.seconds > 0 else 0.0,
+            **self.cum.get(),
+            "curve": self.curve,
+        }
+
+    def _report(self, done: bool) -> None:
+        if self.progress is not None:
+            self.progress(
+                ProgressInfo(
+                    self.learner,
+                    self.dataset,
+                    self.cum.n,
+                    self.n,
+                    self.seconds,
+                    time.perf_counter() - self.t_start,
+                    self.cum.get()["micro_f1"],
+                    done,
+                )
+            )
+
+
 def prequential(
     learner: Any,
     dataset: Any,
@@ -245,44 +336,29 @@ def prequential(
         chunk = DICT_CHUNK
     label_index: dict[Hashable, int] = {lab: j for j, lab in enumerate(schema.labels)}
 
-    cum = MultiLabelMetrics(L, zero_division=zero_division)
-    win = WindowedMultiLabelMetrics(window, L, zero_division=zero_division)
-    marks = _checkpoints(n, curve_points)
-    next_mark = 0
-    curve: list[dict[str, Any]] = []
+    sc = Scorer(
+        n,
+        L,
+        learner=lname,
+        dataset=dataset.name,
+        curve_points=curve_points,
+        window=window,
+        zero_division=zero_division,
+        progress=progress,
+    )
     preds_all = np.zeros((n, L), dtype=np.bool_) if keep_predictions else None
-    seconds = 0.0
-    t_start = time.perf_counter()
-    last_report = t_start
     threshold = getattr(learner, "threshold", 0.5)
-
-    def report(done: bool) -> None:
-        if progress is not None:
-            progress(
-                ProgressInfo(
-                    lname,
-                    dataset.name,
-                    cum.n,
-                    n,
-                    seconds,
-                    time.perf_counter() - t_start,
-                    cum.get()["micro_f1"],
-                    done,
-                )
-            )
 
     pos = 0
     while pos < n:
-        end = min(n, pos + chunk)
-        if next_mark < len(marks) and marks[next_mark] < end:
-            end = marks[next_mark]
+        end = sc.chunk_end(pos, chunk)
         if form == "arrays":
             Xc = take_rows(X, pos, end)
             Yc = Y[pos:end]
             Kc = None if K is None else K[pos:end]
             t0 = time.perf_counter()
             P = learner.predict_learn_many(Xc, Yc, Kc)
-            seconds += time.perf_counter() - t0
+            sc.seconds += time.perf_counter() - t0
             pred = P > threshold
         else:
             out: list[dict[Hashable, bool]] = []
@@ -295,7 +371,7 @@ def prequential(
                 for i in range(pos, end):
                     out.append(learner.predict_one(xs[i]))
                     learner.learn_one(xs[i], ys[i])
-            seconds += time.perf_counter() - t0
+            sc.seconds += time.perf_counter() - t0
             pred = np.zeros((end - pos, L), dtype=np.bool_)
             for r, d in enumerate(out):
                 for lab, v in d.items():
@@ -307,39 +383,11 @@ def prequential(
                                 f"space of {dataset.name}"
                             )
                         pred[r, j] = True
-        yt = Y[pos:end]
-        cum.update_many(yt, pred)
-        win.update_many(yt, pred)
         if preds_all is not None:
             preds_all[pos:end] = pred
+        sc.score(Y[pos:end], pred)
         pos = end
-        if next_mark < len(marks) and marks[next_mark] == pos:
-            curve.append(
-                {
-                    "instances": pos,
-                    "seconds": seconds,
-                    "cumulative": cum.get(),
-                    "windowed": win.get(),
-                }
-            )
-            next_mark += 1
-        now = time.perf_counter()
-        if progress is not None and now - last_report >= PROGRESS_EVERY and pos < n:
-            last_report = now
-            report(False)
-    report(True)
 
-    final = cum.get()
     return PrequentialResult(
-        learner=lname,
-        dataset=dataset.name,
-        instances=n,
-        seconds=seconds,
-        instances_per_second=n / seconds if seconds > 0 else 0.0,
-        **final,
-        n_labels=L,
-        window=window,
-        natural_form=form,
-        curve=curve,
-        predictions=preds_all,
+        **sc.done(), n_labels=L, window=window, natural_form=form, predictions=preds_all
     )
