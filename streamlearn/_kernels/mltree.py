@@ -985,74 +985,93 @@ def predict_leaf(
     Lc = t.label_map.shape[0]
     m = t.mslot[leaf]
     o = t.oslot[leaf]
-    mask = int(p.models_mask)
+    full = int(p.models_mask)
+    mask = full
     for i in range(N_MODELS):
         valid[i] = 0
     if t.weight[leaf] > 0.0 and (t.ring_pos[m] & 15) != 0:
         # models whose mixture weight is negligible for every label are skipped, except on
         # one row in 16 at this leaf, when every model is evaluated so that its loss can recover
-        full = mask
         for i in range(N_MODELS):
             if (full >> i) & 1 and _negligible(t.loss, m, i, full, p.hedge_eta, p.skip_below):
                 mask &= ~(1 << i)
-    # majority label set
-    if (mask >> MC) & 1 and t.ls_n[m] > 0:
-        best = 0
-        for k in range(1, t.ls_n[m]):
-            if t.ls_cnt[m, k] > t.ls_cnt[m, best]:
-                best = k
-        for c in range(Lc):
-            pm[MC, c] = t.ls_bits[m, best, c]
-        valid[MC] = 1
-    # recency: per label, its value in the latest recent row where it was known
-    if (mask >> REC) & 1:
-        missing = Lc
-        for c in range(Lc):
-            pm[REC, c] = -1.0
-        E = s.idx.shape[0]
-        for back in range(1, _recent_count(t.ring, t.ring_n, p.global_recent, m, cur) + 1):
-            rid = _recent_rid(t.ring, t.ring_pos, p.global_recent, m, cur, back)
-            slot = _slot(s.seq, s.start, s.meta, E, rid)
-            if slot < 0:
-                continue
-            valid[REC] = 1
+    ran = 0
+    while mask:
+        # majority label set
+        if (mask >> MC) & 1 and t.ls_n[m] > 0:
+            best = 0
+            for k in range(1, t.ls_n[m]):
+                if t.ls_cnt[m, k] > t.ls_cnt[m, best]:
+                    best = k
             for c in range(Lc):
-                if pm[REC, c] < 0.0 and s.known[slot, t.label_map[c]]:
-                    pm[REC, c] = s.y[slot, t.label_map[c]]
-                    missing -= 1
-            if missing == 0:
-                break
-        for c in range(Lc):
-            if pm[REC, c] < 0.0:
-                pm[REC, c] = _prior(t.lw, t.kw, leaf, c)
-    if (mask >> KNN) & 1 or (mask >> KNN_LS) & 1:
-        if p.global_recent and kres.shape[0] > 0 and kres[crow, 0] >= 0.0:
-            # neighbours searched already (the common case): vote at once. This and the naive
-            # Bayes call below are predict_knn's and predict_nb's own steps written out; calling
-            # those two instead (no reference counting either way) was slower for iHOMER on
-            # yeast in 4 of 4 interleaved rounds (minimum of 15-20 runs: 4-19 %)
-            nfound = kept_neighbours(kres, crow, ids, sims)
-            found = _knn_vote(
-                t.label_map, t.lw, t.kw, leaf, s.y, s.known, ids, nfound, int(p.knn_k), pm
-            )
-        else:
-            found = predict_knn(
-                t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, crow, cur, kres,
-            )  # fmt: skip
-        if found:
-            valid[KNN] = (mask >> KNN) & 1
-            valid[KNN_LS] = (mask >> KNN_LS) & 1
-    if (mask >> NB) & 1 and o >= 0:
-        if p.dense and _nb_stale(t.o_tot, t.nb_at, o):
-            nb_refresh(t, o)
-        if _predict_nb(
-            t.o_tot, t.o_known, t.o_mass, t.o_s1, t.nb_a, t.nb_b, t.nb_c, t.o_w.shape[2],
-            p.dense, p.nb_alpha, o, idx, val, pm, nb_logit,
-        ):  # fmt: skip
-            valid[NB] = 1
-    if (mask >> LR) & 1 and t.weight[leaf] > 0.0:
-        _predict_lr(t.lr_w, t.lr_b, m, idx, zval, pm)
-        valid[LR] = 1
+                pm[MC, c] = t.ls_bits[m, best, c]
+            valid[MC] = 1
+        # recency: per label, its value in the latest recent row where it was known
+        if (mask >> REC) & 1:
+            missing = Lc
+            for c in range(Lc):
+                pm[REC, c] = -1.0
+            E = s.idx.shape[0]
+            for back in range(1, _recent_count(t.ring, t.ring_n, p.global_recent, m, cur) + 1):
+                rid = _recent_rid(t.ring, t.ring_pos, p.global_recent, m, cur, back)
+                slot = _slot(s.seq, s.start, s.meta, E, rid)
+                if slot < 0:
+                    continue
+                valid[REC] = 1
+                for c in range(Lc):
+                    if pm[REC, c] < 0.0 and s.known[slot, t.label_map[c]]:
+                        pm[REC, c] = s.y[slot, t.label_map[c]]
+                        missing -= 1
+                if missing == 0:
+                    break
+            for c in range(Lc):
+                if pm[REC, c] < 0.0:
+                    pm[REC, c] = _prior(t.lw, t.kw, leaf, c)
+        if (mask >> KNN) & 1 or (mask >> KNN_LS) & 1:
+            if p.global_recent and kres.shape[0] > 0 and kres[crow, 0] >= 0.0:
+                # neighbours searched already (the common case): vote at once. This and the naive
+                # Bayes call below are predict_knn's and predict_nb's own steps written out; calling
+                # those two instead (no reference counting either way) was slower for iHOMER on
+                # yeast in 4 of 4 interleaved rounds (minimum of 15-20 runs: 4-19 %)
+                nfound = kept_neighbours(kres, crow, ids, sims)
+                found = _knn_vote(
+                    t.label_map, t.lw, t.kw, leaf, s.y, s.known, ids, nfound, int(p.knn_k), pm
+                )
+            else:
+                found = predict_knn(
+                    t, s, p, m, leaf, xz, norm_x, pm, sims, ids, cache, cache_col, crow, cur, kres,
+                )  # fmt: skip
+            if found:
+                valid[KNN] |= (mask >> KNN) & 1
+                valid[KNN_LS] |= (mask >> KNN_LS) & 1
+        if (mask >> NB) & 1 and o >= 0:
+            if p.dense and _nb_stale(t.o_tot, t.nb_at, o):
+                nb_refresh(t, o)
+            if _predict_nb(
+                t.o_tot, t.o_known, t.o_mass, t.o_s1, t.nb_a, t.nb_b, t.nb_c, t.o_w.shape[2],
+                p.dense, p.nb_alpha, o, idx, val, pm, nb_logit,
+            ):  # fmt: skip
+                valid[NB] = 1
+        if (mask >> LR) & 1 and t.weight[leaf] > 0.0:
+            _predict_lr(t.lr_w, t.lr_b, m, idx, zval, pm)
+            valid[LR] = 1
+        # models were skipped relative to the best loss of the models that ran (a skipped model
+        # never has a label's best loss); if one of those could not predict here (no complete
+        # label set yet, no neighbours, no observers), the skipped models are judged again
+        # against the models that did predict
+        ran |= mask
+        mask = 0
+        took = 0
+        for i in range(N_MODELS):
+            if valid[i]:
+                took |= 1 << i
+        left = full & ~ran
+        if left and ran & ~took:
+            for i in range(N_MODELS):
+                if (left >> i) & 1 and not _negligible(
+                    t.loss, m, i, took, p.hedge_eta, p.skip_below
+                ):
+                    mask |= 1 << i
     # hedge mixture per label
     eta = p.hedge_eta
     for c in range(Lc):

@@ -714,7 +714,7 @@ def twin_negligible(loss: list[list[float]], i: int, mask: int, eta: float, skip
         return False
     gap = -math.log(skip) / eta
     for row in loss:
-        lo = min(row[j] for j in range(N_MODELS) if (mask >> j) & 1)
+        lo = min((row[j] for j in range(N_MODELS) if (mask >> j) & 1), default=math.inf)
         if row[i] - lo <= gap:
             return False
     return True
@@ -743,7 +743,10 @@ def twin_leaf_predict(
     between they stay those of the last refresh.
 
     Skipping: while the leaf has weight, a model negligible for every label is left out, except
-    on rows where ``ring_pos`` is a multiple of 16 (then every enabled model takes part).
+    on rows where ``ring_pos`` is a multiple of 16 (then every enabled model takes part). A
+    model is negligible relative to the best loss of the enabled models; the skipped ones are
+    then judged again against the models that did predict (the best could not: a label set not
+    known yet, no neighbours...), and those that are not negligible there take part too.
     """
     Lc = len(cols)
     dense = bool(p.dense)
@@ -757,44 +760,55 @@ def twin_leaf_predict(
                 mask &= ~(1 << i)
     pm = [[math.nan] * Lc for _ in range(N_MODELS)]
     valid = [False] * N_MODELS
-    if (mask >> MC) & 1:
-        bits = view.labelsets.majority()
-        if bits is not None:
-            pm[MC] = [float(b) for b in bits]
-            valid[MC] = True
-    if (mask >> REC) & 1:
-        # per label, its value in the newest readable recent row where it is known
-        readable = [rid for rid in view.ring_newest_first() if store.valid(rid)]
-        if readable:
-            valid[REC] = True
-            for c, col in enumerate(cols):
-                vals = [store.rows[rid][2][col] for rid in readable if store.rows[rid][3][col]]
-                pm[REC][c] = float(vals[0]) if vals else view.prior[c]
-    if (mask >> KNN) & 1 or (mask >> KNN_LS) & 1:
-        k = max(int(p.knn_k), 1)
-        nb = twin_knn(query, view.ring_newest_first(), store, 4 * k, dense, scaling)
-        if nb:
-            pm[KNN] = twin_knn_vote(nb, store, cols, view.prior, int(p.knn_k))
-            pm[KNN_LS] = twin_knn_labelset_vote(nb, store, cols, int(p.knn_k))
-            valid[KNN] = bool((mask >> KNN) & 1)
-            valid[KNN_LS] = bool((mask >> KNN_LS) & 1)
-    if (mask >> NB) & 1 and view.has_oslot and sum(w for w in leaf.weights if w > 0.0) > 0.0:
-        if dense:
-            params = None
-            if nb_state is not None:
-                W = sum(w for w in leaf.weights if w > 0.0)
-                at = nb_state.get("at")
-                if at is None or W - at >= max(NB_REFRESH, NB_REFRESH_SHARE * at):
-                    nb_state["at"] = W
-                    nb_state["rows"] = leaf
-                params = nb_state["rows"]
-            pm[NB] = twin_nb_gaussian(leaf, query, p.nb_alpha, params)[1]
-        else:
-            pm[NB] = twin_nb_multinomial(leaf, query, p.nb_alpha)[1]
-        valid[NB] = True
-    if (mask >> LR) & 1 and view.weight > 0.0:
-        pm[LR] = twin_lr(scaled_row(query, dense, scaling), query[0], view.lr_w, view.lr_b)
-        valid[LR] = True
+    ran = 0
+    while mask:
+        if (mask >> MC) & 1:
+            bits = view.labelsets.majority()
+            if bits is not None:
+                pm[MC] = [float(b) for b in bits]
+                valid[MC] = True
+        if (mask >> REC) & 1:
+            # per label, its value in the newest readable recent row where it is known
+            readable = [rid for rid in view.ring_newest_first() if store.valid(rid)]
+            if readable:
+                valid[REC] = True
+                for c, col in enumerate(cols):
+                    vals = [store.rows[rid][2][col] for rid in readable if store.rows[rid][3][col]]
+                    pm[REC][c] = float(vals[0]) if vals else view.prior[c]
+        if (mask >> KNN) & 1 or (mask >> KNN_LS) & 1:
+            k = max(int(p.knn_k), 1)
+            nb = twin_knn(query, view.ring_newest_first(), store, 4 * k, dense, scaling)
+            if nb:
+                pm[KNN] = twin_knn_vote(nb, store, cols, view.prior, int(p.knn_k))
+                pm[KNN_LS] = twin_knn_labelset_vote(nb, store, cols, int(p.knn_k))
+                valid[KNN] = valid[KNN] or bool((mask >> KNN) & 1)
+                valid[KNN_LS] = valid[KNN_LS] or bool((mask >> KNN_LS) & 1)
+        if (mask >> NB) & 1 and view.has_oslot and sum(w for w in leaf.weights if w > 0.0) > 0.0:
+            if dense:
+                params = None
+                if nb_state is not None:
+                    W = sum(w for w in leaf.weights if w > 0.0)
+                    at = nb_state.get("at")
+                    if at is None or W - at >= max(NB_REFRESH, NB_REFRESH_SHARE * at):
+                        nb_state["at"] = W
+                        nb_state["rows"] = leaf
+                    params = nb_state["rows"]
+                pm[NB] = twin_nb_gaussian(leaf, query, p.nb_alpha, params)[1]
+            else:
+                pm[NB] = twin_nb_multinomial(leaf, query, p.nb_alpha)[1]
+            valid[NB] = True
+        if (mask >> LR) & 1 and view.weight > 0.0:
+            pm[LR] = twin_lr(scaled_row(query, dense, scaling), query[0], view.lr_w, view.lr_b)
+            valid[LR] = True
+        # skipped models are judged again against the models that did predict, when the one
+        # with the best loss could not
+        ran |= mask
+        took = sum(1 << i for i in range(N_MODELS) if valid[i])
+        mask = 0
+        for i in range(N_MODELS):
+            if (full_mask >> i) & 1 and not (ran >> i) & 1:
+                if not twin_negligible(view.loss, i, took, p.hedge_eta, p.skip_below):
+                    mask |= 1 << i
     out = []
     for c in range(Lc):
         used = [i for i in range(N_MODELS) if valid[i]]

@@ -900,6 +900,35 @@ def test_leaf_mixture_and_learning_step_match_twin(
 
 
 @pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+def test_a_model_skipped_for_one_that_cannot_predict_takes_part(dense: bool) -> None:
+    """Negligible models are skipped by their loss against the best enabled model's. When that
+    model cannot predict at the row (here the majority label set before any row's label set was
+    complete: its loss is still 0), the skipped models are judged again against the models that
+    did predict. Before, every model was left out and the leaf predicted its prior (what made
+    iHOMER's trees fall to their priors under active learning on 20ng)."""
+    rng = np.random.default_rng(7)
+    L, cols, d = 3, [0, 1, 2], 4
+    data = random_data(rng, 40, d, L, dense=dense, p_known=0.7)
+    assert data.known is not None
+    data.known[:, 0] = 0  # label 0 is never known: no row's label set is complete
+    t = make_tree(d, cols, window=10, labelsets=4, seed=1)
+    mc_lr = (1 << K.MC) | (1 << K.LR)
+    p = make_params(dense, grace_period=HUGE, models_mask=mc_lr, skip_below=1e-3, hedge_eta=5.0)
+    s = new_store_for(data)
+    run(t, s, p, data, 0, 31)
+    m = int(t.mslot[0])
+    assert t.ls_n[m] == 0 and t.weight[0] > 0 and t.ring_pos[m] % 16 != 0
+    assert (t.loss[m, :, K.MC] == 0.0).all()  # never predicted
+    t.loss[m, :, K.LR] = 5.0  # beyond the gap -ln(1e-3)/5 = 1.38 above the majority's 0
+    exact = copy_tree(t)
+    got = run(t, s, p, data, 31, 32, learn=False)[31]
+    want = run(exact, s, p._replace(skip_below=0.0), data, 31, 32, learn=False)[31]
+    np.testing.assert_array_equal(got, want)  # the logistic model's prediction, as unskipped
+    prior = [K.leaf_prior(t, 0, c) for c in range(L)]
+    assert not np.allclose(got, prior)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
 def test_stream_scope_knn_uses_the_latest_rows_and_shares_them(dense: bool) -> None:
     """With ``global_recent`` the candidates are the stream's latest W rows (not the leaf's),
     and a neighbour search kept in ``kres`` is reused verbatim by the next caller."""
