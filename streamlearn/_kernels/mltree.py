@@ -1061,17 +1061,18 @@ def predict_leaf(
         # against the models that did predict
         ran |= mask
         mask = 0
-        took = 0
-        for i in range(N_MODELS):
-            if valid[i]:
-                took |= 1 << i
         left = full & ~ran
-        if left and ran & ~took:
+        if left:  # (nothing skipped, the common case: no more work)
+            took = 0
             for i in range(N_MODELS):
-                if (left >> i) & 1 and not _negligible(
-                    t.loss, m, i, took, p.hedge_eta, p.skip_below
-                ):
-                    mask |= 1 << i
+                if valid[i]:
+                    took |= 1 << i
+            if ran & ~took:
+                for i in range(N_MODELS):
+                    if (left >> i) & 1 and not _negligible(
+                        t.loss, m, i, took, p.hedge_eta, p.skip_below
+                    ):
+                        mask |= 1 << i
     # hedge mixture per label
     eta = p.hedge_eta
     for c in range(Lc):
