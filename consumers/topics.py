@@ -9,12 +9,13 @@ compacted (only the latest snapshot per shard is kept) and has the same number o
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
 from streamlearn.settings import TOPIC_KINDS, Settings
 
-__all__ = ["SNAPSHOT_MAX_BYTES", "ensure_topics", "partition_counts"]
+__all__ = ["SNAPSHOT_MAX_BYTES", "KafkaCluster", "ensure_topics", "partition_counts"]
 
 log = logging.getLogger("streamlearn.topics")
 
@@ -80,3 +81,39 @@ def ensure_topics(settings: Settings, admin: Any, timeout: float = 30.0) -> dict
             "the same number of partitions: partition p of both feeds model shard p"
         )
     return counts
+
+
+class KafkaCluster:
+    """The connection the Kafka source, sink and snapshot store share: the broker reached and
+    the service's topics created, with their partition counts (:attr:`counts`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.counts: dict[str, int] = {}
+
+    def partitions(self, kind: str) -> int:
+        """Partitions of the topic of ``kind`` (1 when unknown)."""
+        return self.counts.get(self.settings.topic(kind), 1)
+
+    def connect(self, readers: Any, stop: threading.Event) -> bool:
+        """Reach the broker (retrying every 2 s, ``readers.detail`` says so) and create the
+        missing topics; False when ``stop`` was set meanwhile."""
+        from kafka import KafkaAdminClient
+
+        boot = self.settings.kafka_bootstrap
+        readers.detail = f"connecting to Kafka at {boot}"
+        while not stop.is_set():
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=boot, client_id="streamlearn-admin")
+                break
+            except Exception as exc:  # NoBrokersAvailable and friends
+                readers.detail = f"Kafka at {boot} unreachable ({type(exc).__name__}); retrying"
+                log.warning("%s", readers.detail)
+                stop.wait(2.0)
+        else:
+            return False
+        try:
+            self.counts = ensure_topics(self.settings, admin)
+        finally:
+            admin.close()
+        return True

@@ -145,8 +145,19 @@ class Settings(BaseSettings):
         1000.0, gt=0, description="... or when this much time went by (and it changed)"
     )
 
-    # --- prequential metrics
+    # --- prequential metrics and label-space drift monitors
     metric_windows: list[int] = Field(default_factory=lambda: [1000])
+    label_monitors: bool = Field(
+        True,
+        description="per-label error drift (ADWIN per label) and label co-occurrence drift "
+        "monitors in every shard; their events go to the drift topic",
+    )
+    cooccurrence_window: int = Field(
+        500, ge=10, description="instances per window of the co-occurrence drift test"
+    )
+    cooccurrence_max_labels: int = Field(
+        1000, ge=2, description="above this many labels the co-occurrence monitor is off"
+    )
 
     # --- embedded replay (no Kafka)
     data: Path | None = Field(None, description="ARFF file to replay (None = synthetic stream)")

@@ -63,8 +63,10 @@ __all__ = [
 
 MAGIC = b"SLSNAP\r\n"
 #: The format this build writes. Bump it (and register a migration) when the layout of the
-#: header or of the pickled shard state changes incompatibly.
-FORMAT_VERSION = 1
+#: header or of the pickled shard state changes incompatibly. Format 2: the shard state of the
+#: service core (``streamlearn.service.state.ShardState``: late-label join, scorer, label-space
+#: monitors); format 1 held ``consumers.processor.ShardState`` and has no migration.
+FORMAT_VERSION = 2
 _LEN = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
 
@@ -112,8 +114,8 @@ class Snapshot:
 
 
 #: Migrations of older formats: ``MIGRATIONS[v]`` turns a (header dict, payload bytes) of
-#: format ``v`` into format ``v + 1``. Format 1 is the first; register ``MIGRATIONS[1]`` when
-#: format 2 appears.
+#: format ``v`` into format ``v + 1``. None is registered: a format-1 snapshot (streamlearn
+#: 0.1's service) is refused with a message that says to start the shard afresh.
 MIGRATIONS: dict[int, Callable[[dict[str, Any], bytes], tuple[dict[str, Any], bytes]]] = {}
 
 
