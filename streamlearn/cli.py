@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 #: Modules that contribute sub-commands (a missing one is skipped).
 COMMAND_MODULES: tuple[str, ...] = (
-    "streamlearn.evaluate.commands",  # evaluate, bench
+    "streamlearn.evaluate.commands",  # evaluate
+    "streamlearn.active.commands",  # evaluate --active (after evaluate: adds to its parser)
     "streamlearn.stream.commands",  # datasets
-    "streamlearn.drift.commands",  # bench-drift
-    "streamlearn.active.commands",  # bench-active
     "streamlearn.serving.commands",  # serve, snapshot
     "consumers.commands",  # replay, bench-service
+    "streamlearn.benchmarks.commands",  # bench, bench-report, bench-drift, bench-active, ...
 )
 
 

@@ -41,7 +41,7 @@ REQUIRED = (
 def toy(monkeypatch):
     ds = toy_dataset(300, seed=7)
     monkeypatch.setattr(
-        commands, "_load", lambda data, limit, seed: ds if limit is None else ds.head(limit)
+        commands, "load_data", lambda data, limit, seed: ds if limit is None else ds.head(limit)
     )
     return ds
 
@@ -84,6 +84,23 @@ def test_evaluate_errors_are_one_clear_line(toy, capsys, argv, message):
     assert main(["evaluate", "--data", "toy", *argv]) == 2
     _, err = capsys.readouterr()
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["evaluate", "--data", "toy", "--learner", "br-nb"],
+        ["bench-active", "--data", "toy", "--learner", "br-nb", "--strategies", "random"],
+    ],
+)
+def test_plot_without_matplotlib_is_a_clear_error_before_any_run(toy, monkeypatch, capsys, argv):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    ran = []
+    monkeypatch.setattr(commands, "load_data", lambda *a: ran.append(a))
+    assert main([*argv, "--plot", "out.png", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--plot needs matplotlib" in err and "pip install 'streamlearn[plot]'" in err
+    assert "Traceback" not in err and ran == []
 
 
 def test_missing_data_file(capsys, tmp_path):
