@@ -1,12 +1,11 @@
 """``streamlearn evaluate`` / ``bench``: output contracts and errors.
 
-In-process runs use a stream built from arrays (the loader is swapped); the real-data runs
-need the ARFF reader of the streams branch.
+In-process runs use a stream built from arrays (the loader is swapped); a few run on real data
+and the synthetic stream.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,11 +16,6 @@ from streamlearn.cli import main
 from streamlearn.evaluate import commands
 from tests.conftest import ROOT
 from tests.unit._learners import toy_dataset
-
-HAVE_ARFF = importlib.util.find_spec("streamlearn.stream.arff") is not None
-HAVE_SYNTH = importlib.util.find_spec("streamlearn.stream.synth") is not None
-needs_arff = pytest.mark.skipif(not HAVE_ARFF, reason="needs the streams branch")
-needs_synth = pytest.mark.skipif(not HAVE_SYNTH, reason="needs the streams branch")
 
 REQUIRED = (
     "learner",
@@ -131,7 +125,7 @@ def test_help_lists_the_commands(capsys):
     assert "evaluate" in out and "bench" in out
 
 
-# ------------------------------------------------------------------ real data (streams branch)
+# ------------------------------------------------------------------ real data
 def run_cli(*argv: str) -> subprocess.CompletedProcess:
     """``python -m streamlearn ...`` from the checkout root (so the checkout's package runs)."""
     return subprocess.run(
@@ -143,7 +137,6 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
     )
 
 
-@needs_arff
 def test_bench_cli_on_yeast(datasets_dir):
     p = run_cli(
         "bench",
@@ -160,7 +153,6 @@ def test_bench_cli_on_yeast(datasets_dir):
     assert [(r["learner"], r["instances"]) for r in rows] == [("br-nb", 150), ("cc-lr", 150)]
 
 
-@needs_synth
 def test_evaluate_synthetic(capsys):
     argv = ["evaluate", "--data", "synthetic", "--learner", "br-nb", "--limit", "600"]
     assert main([*argv, "--json", "--quiet", "--seed", "3"]) == 0
