@@ -10,7 +10,8 @@ import pytest
 
 from streamlearn import multilabel
 from streamlearn.active import LabelQueryPolicy
-from streamlearn.active.evaluate import active_prequential, bench_active, parse_budget
+from streamlearn.active.evaluate import active_prequential, parse_budget
+from streamlearn.benchmarks.active import bench_active
 from streamlearn.cli import main
 from streamlearn.evaluate import commands
 from streamlearn.evaluate.prequential import prequential
@@ -95,7 +96,7 @@ def test_label_wise_variable_uncertainty_beats_random_on_a_synthetic_stream():
 def toy(monkeypatch):
     ds = toy_dataset(300, seed=7)
     monkeypatch.setattr(
-        commands, "_load", lambda data, limit, seed: ds if limit is None else ds.head(limit)
+        commands, "load_data", lambda data, limit, seed: ds if limit is None else ds.head(limit)
     )
     monkeypatch.setitem(
         multilabel.LEARNERS, "test-lr", "tests.unit._active_learners:PerLabelLogistic"

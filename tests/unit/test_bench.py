@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamlearn.evaluate.bench import bench, build_learner
-from streamlearn.multilabel import LEARNERS
+from streamlearn.benchmarks.bench import bench
+from streamlearn.multilabel import LEARNERS, make_learner
 from tests.unit._learners import toy_dataset
 
 
@@ -52,10 +52,10 @@ def test_peer_limit_larger_than_the_stream_changes_nothing(memo):
     assert [r["instances"] for r in rows] == [100, 100]
 
 
-def test_build_learner_params_and_seed():
-    ht = build_learner("br-ht", {"grace_period": 50}, seed=3)  # no seed parameter: not passed
+def test_make_learner_params_and_seed():
+    ht = make_learner("br-ht", {"grace_period": 50}, seed=3)  # no seed parameter: not passed
     assert ht.grace_period == 50
     with pytest.raises(ValueError, match="no parameter 'bogus'"):
-        build_learner("br-ht", {"bogus": 1})
+        make_learner("br-ht", {"bogus": 1})
     with pytest.raises(ValueError, match="unknown learner"):
-        build_learner("nope")
+        make_learner("nope")

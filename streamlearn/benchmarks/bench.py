@@ -1,4 +1,4 @@
-"""Side-by-side benchmark: several learners, one stream, one process, one after the other.
+"""``streamlearn bench``: several learners side by side on one stream, in one process.
 
 Rules (docs/evaluation.md):
 
@@ -17,31 +17,13 @@ Rules (docs/evaluation.md):
 from __future__ import annotations
 
 import gc
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from streamlearn.evaluate.prequential import ProgressInfo, prequential
+from streamlearn.multilabel import learner_class, make_learner
 
-__all__ = ["bench", "build_learner", "warm_up"]
-
-
-def build_learner(name: str, params: Mapping[str, Any] | None = None, seed: int | None = None):
-    """A registered learner with constructor ``params``; ``seed`` is passed if it takes one."""
-    from streamlearn.multilabel import learner_class
-
-    cls = learner_class(name)
-    kwargs = dict(params or {})
-    sig = inspect.signature(cls)
-    unknown = [k for k in kwargs if k not in sig.parameters]
-    if unknown:
-        raise ValueError(
-            f"learner {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters: {', '.join(sig.parameters) or '(none)'}"
-        )
-    if seed is not None and "seed" in sig.parameters and "seed" not in kwargs:
-        kwargs["seed"] = seed
-    return cls(**kwargs)
+__all__ = ["bench", "warm_up"]
 
 
 def warm_up(
@@ -55,7 +37,7 @@ def warm_up(
     kernels from the cache on their first call in the process: about 2 s for iHOMER's
     restructuring paths), so that a timed run that follows measures learning only.
     """
-    prequential(build_learner(name, params, seed), dataset, limit=limit, curve_points=0)
+    prequential(make_learner(name, params, seed), dataset, limit=limit, curve_points=0)
 
 
 def bench(
@@ -79,14 +61,12 @@ def bench(
     for the extra runs of our learners on a peer's prefix) and, for array-form learners,
     ``speedup_vs_<peer>`` = peer seconds / our seconds over the same instances.
     """
-    from streamlearn.multilabel import learner_class
-
     params = params or {}
     n_full = len(dataset) if limit is None else min(limit, len(dataset))
     forms = {name: getattr(learner_class(name), "natural_form", "arrays") for name in learners}
 
     def run(name: str, n: int, role: str) -> dict[str, Any]:
-        learner = build_learner(name, params.get(name), seed)
+        learner = make_learner(name, params.get(name), seed)
         gc.collect()
         res = prequential(
             learner,

@@ -15,7 +15,7 @@ For each detector (River's default parameters; KSWIN with ``seed=42``):
   sharing the cores disturb them less; ours are the best of 2-3 runs, River's one run. KSWIN's River loop costs ~0.3 ms per update, so
   KSWIN uses ``kswin_n`` values and shorter quality streams (reported in its row).
 
-Heavy imports happen here, not in :mod:`.commands`.
+The command is registered by :mod:`streamlearn.benchmarks.commands`.
 """
 
 from __future__ import annotations
