@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -43,46 +44,76 @@ def bench_active(
     window: int = 1000,
     thresholds: str = "per-label",
     seed: int | None = 0,
+    repeat: int = 1,
+    warm: bool = True,
     progress: Callable[[ProgressInfo], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every strategy x budget x mode, plus the full-label run, on ``dataset``.
 
-    ``make_learner()`` builds a fresh learner for each run. Returns one dict per run, the
-    full-label run first (``strategy="full"``), each with ``dataset, learner, strategy,
-    label_wise, budget, labels_asked, labels_available, budget_used, instances, seconds``, the
-    metrics (``micro_f1``...), ``full_label_micro_f1`` and ``ratio_to_full`` (micro-F1 / that).
+    ``make_learner()`` builds a fresh learner for each run. Timing is alike for every run:
+    with ``warm`` one untimed full-label pass of the learner comes first (its one-off costs,
+    numba's for ours), then every run is timed ``repeat`` times, interleaved (each repetition
+    runs every configuration once, in the same order); ``seconds`` is the median of a run's
+    repetitions (all of them in ``seconds_runs``). The figures do not depend on the repetition
+    (learners and policies are seeded; checked).
+
+    Returns one dict per run, the full-label run first (``strategy="full"``), each with
+    ``dataset, learner, strategy, label_wise, budget, labels_asked, labels_available,
+    budget_used, instances, seconds, seconds_runs, repeat, statistic``, the metrics
+    (``micro_f1``...), ``full_label_micro_f1`` and ``ratio_to_full`` (micro-F1 / that).
     """
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
     names = list(STRATEGIES) if strategies is None else [ALIASES.get(s, s) for s in strategies]
     for s in names:
         make_strategy(s)  # a clear error for an unknown name, before any run
     budgets = [parse_budget(b) for b in budgets]
+    configs: list[tuple[str, bool, float] | None] = [None]  # None: the full-label run
+    configs += [(s, label_wise, b) for label_wise in modes for s in names for b in budgets]
 
-    def row(res: ActivePrequentialResult) -> dict[str, Any]:
+    def run(config: tuple[str, bool, float] | None) -> dict[str, Any]:
+        lr = make_learner()
+        policy = None
+        if config is not None:
+            s, label_wise, b = config
+            policy = LabelQueryPolicy(
+                s,
+                budget=b,
+                label_wise=label_wise,
+                window=window,
+                thresholds=thresholds,
+                decision_threshold=float(getattr(lr, "threshold", 0.5)),
+                seed=seed,
+            )
+        res: ActivePrequentialResult = active_prequential(
+            lr, dataset, policy, limit=limit, progress=progress
+        )
         d = res.to_dict(curve=False)
         d["learner"] = learner
         for key in ("natural_form", "window", "instances_per_second"):
             d.pop(key, None)
         return d
 
-    full = row(active_prequential(make_learner(), dataset, None, limit=limit, progress=progress))
-    rows = [full]
-    for label_wise in modes:
-        for s in names:
-            for b in budgets:
-                lr = make_learner()
-                policy = LabelQueryPolicy(
-                    s,
-                    budget=b,
-                    label_wise=label_wise,
-                    window=window,
-                    thresholds=thresholds,
-                    decision_threshold=float(getattr(lr, "threshold", 0.5)),
-                    seed=seed,
-                )
-                rows.append(
-                    row(active_prequential(lr, dataset, policy, limit=limit, progress=progress))
-                )
-    f_full = full["micro_f1"]
+    if warm:
+        active_prequential(make_learner(), dataset, None, limit=limit)
+    reps: list[list[dict[str, Any]]] = [[] for _ in configs]
+    for _ in range(repeat):
+        for k, config in enumerate(configs):
+            reps[k].append(run(config))
+    rows = []
+    for runs in reps:
+        seconds = [r.pop("seconds") for r in runs]
+        d = dict(runs[0])
+        if any(r != d for r in runs[1:]):
+            raise RuntimeError(f"{d['strategy']}: repetitions gave different figures")
+        d.update(
+            seconds=statistics.median(seconds),
+            seconds_runs=seconds,
+            repeat=repeat,
+            statistic="median",
+        )
+        rows.append(d)
+    f_full = rows[0]["micro_f1"]
     for r in rows:
         r["full_label_micro_f1"] = f_full
         r["ratio_to_full"] = r["micro_f1"] / f_full if f_full > 0 else None
@@ -121,6 +152,7 @@ def accept_active(
             limit=limit,
             thresholds=thresholds,
             seed=seed,
+            warm=False,  # the check reports no time
             progress=progress,
         )
         results.append(

@@ -49,9 +49,10 @@ def _register_bench(subparsers: Any) -> None:
         "bench",
         help="several learners side by side on the same stream (speed and quality)",
         description="Runs the learners one after the other in this process on the same stream "
-        "(loaded before timing, each learner fed its natural form). A ratio speedup_vs_<peer> "
-        "is only computed between runs over the same instances: when --peer-limit makes a peer "
-        "run on a prefix, our learners are also run on that prefix.",
+        "(loaded before timing, each learner fed its natural form). Ours and the peers alike: "
+        "one untimed pass each, then --repeat timed runs each, interleaved, and the median. "
+        "A ratio speedup_vs_<peer> is only computed between runs over the same instances: when "
+        "--peer-limit makes a peer run on a prefix, our learners are also run on that prefix.",
     )
     b.add_argument("--data", required=True, help="ARFF file or 'synthetic'")
     b.add_argument(
@@ -65,6 +66,12 @@ def _register_bench(subparsers: Any) -> None:
         help="run dict-form (River) peers on the first N instances only",
     )
     b.add_argument("--seed", type=int, default=None)
+    b.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="timed runs of every learner, interleaved; its time is their median (default 1)",
+    )
     b.add_argument("--json", action="store_true", help="print a JSON list on stdout")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_bench)
@@ -120,6 +127,8 @@ def _bench(args: argparse.Namespace) -> int:
             v = getattr(args, opt)
             if v is not None and v < 0:
                 raise CommandError(f"--{opt.replace('_', '-')} must be >= 0")
+        if args.repeat < 1:
+            raise CommandError("--repeat must be >= 1")
         dataset = load_data(args.data, args.limit, args.seed)
         rows = bench(
             dataset,
@@ -127,6 +136,7 @@ def _bench(args: argparse.Namespace) -> int:
             limit=args.limit,
             peer_limit=args.peer_limit,
             seed=args.seed,
+            repeat=args.repeat,
             progress=progress_bar(args.quiet),
         )
     except (CommandError, ValueError) as exc:
@@ -136,6 +146,10 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         print(f"{dataset.name}: {len(dataset):,} instances, {dataset.n_labels} labels")
         print(_bench_table(rows))
+        print(
+            f"seconds: median of {args.repeat} timed run(s) of each learner, interleaved, "
+            "after one untimed pass of each"
+        )
     return 0
 
 
@@ -274,7 +288,8 @@ def _register_drift(subparsers: Any) -> None:
         "equivalence with River, speed against River",
         description="Runs every drift detector on seeded synthetic streams with known drift "
         "points (quality), side by side with River 0.26.1's detector (equivalence of the "
-        "detection indices) and over the same N values as River's per-point loop (speed).",
+        "detection indices) and over the same N values as River's per-point loop (speed: "
+        "every contender run --repeat times, interleaved, median).",
     )
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per detector")
     p.add_argument(
@@ -294,6 +309,13 @@ def _register_drift(subparsers: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic streams")
     p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed runs of every contender, River's and ours, interleaved; the figure is "
+        "their median (default 3)",
+    )
+    p.add_argument(
         "--detectors",
         nargs="+",
         choices=DETECTORS,
@@ -307,7 +329,7 @@ def _register_drift(subparsers: Any) -> None:
 def _bench_drift(args: argparse.Namespace) -> int:
     from streamlearn.benchmarks.drift import format_table, run_bench
 
-    for name in ("n", "streams", "stream_length", "kswin_n", "kswin_stream_length"):
+    for name in ("n", "streams", "stream_length", "kswin_n", "kswin_stream_length", "repeat"):
         if getattr(args, name) < 1:
             print(f"bench-drift: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
@@ -319,6 +341,7 @@ def _bench_drift(args: argparse.Namespace) -> int:
         kswin_n=args.kswin_n,
         kswin_stream_length=args.kswin_stream_length,
         detectors=args.detectors,
+        repeat=args.repeat,
         progress=None if args.json else lambda name: print(f"... {name}", file=sys.stderr),
     )
     if args.json:
@@ -338,7 +361,9 @@ def _register_active(subparsers: Any) -> None:
         description="Runs every query strategy at budgets 5/10/20/50/100%% of the labels, "
         "label-wise and instance-level, plus the full-label run, each a whole-stream "
         "prequential run that scores every instance on all its labels and learns only the "
-        "labels asked. Prints a table (or JSON) and can plot micro-F1 against labels spent.",
+        "labels asked. Prints a table (or JSON) and can plot micro-F1 against labels spent. "
+        "Timing alike for every run: one untimed full-label pass first, then --repeat timed "
+        "runs of every configuration, interleaved, and the median.",
     )
     b.add_argument("--data", required=True, help="ARFF file (MEKA, .arff or .arff.gz)")
     b.add_argument(
@@ -373,6 +398,12 @@ def _register_active(subparsers: Any) -> None:
     b.add_argument("--window", type=int, default=1000, help="budget window, in instances")
     b.add_argument("--limit", type=int, default=None, help="use the first N instances")
     b.add_argument("--seed", type=int, default=0, help="seed of the policies and learner")
+    b.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="timed runs of every configuration, interleaved; its time is their median (default 1)",
+    )
     b.add_argument("--json", action="store_true", help="print a JSON list on stdout")
     b.add_argument("--plot", metavar="FILE", help="write micro-F1 vs labels spent to a PNG file")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -434,6 +465,8 @@ def _bench_active(args: argparse.Namespace) -> int:
 
         if args.limit is not None and args.limit < 0:
             raise CommandError("--limit must be >= 0")
+        if args.repeat < 1:
+            raise CommandError("--repeat must be >= 1")
         require_plot(args.plot)
         name = _pick_learner(args.learner)
         params = dict(args.param)
@@ -453,6 +486,7 @@ def _bench_active(args: argparse.Namespace) -> int:
             window=args.window,
             thresholds=args.thresholds,
             seed=args.seed,
+            repeat=args.repeat,
             progress=progress_bar(args.quiet),
         )
     except (CommandError, ValueError) as exc:
@@ -466,6 +500,10 @@ def _bench_active(args: argparse.Namespace) -> int:
             f"{dataset.name}: {len(dataset):,} instances, {dataset.n_labels} labels, learner {name}"
         )
         print(table(rows))
+        print(
+            f"seconds: median of {args.repeat} timed run(s) of every configuration, interleaved, "
+            "after one untimed full-label pass"
+        )
     return 0
 
 

@@ -299,6 +299,9 @@ def run_report(
 ) -> dict[str, Any]:
     """Run every benchmark of the report in this process; return the raw results.
 
+    Every learner (ours, the peers, each ablation variant) makes one untimed pass over the
+    instances it is then timed on, then one timed run (:func:`~streamlearn.benchmarks.bench.bench`).
+
     The result holds ``meta`` (command, dates, machine, load averages, versions, rules),
     ``datasets`` (per data set: its shape, the peers' instances and every run's result dict of
     :func:`~streamlearn.benchmarks.bench.bench`), ``ablation`` (one dict per variant and data
@@ -334,7 +337,9 @@ def run_report(
         "git_commit": _git_commit(),
         "quick": quick,
         "instances_limit": limit,
-        "warmup": "one untimed pass of each of our learners over the same stream",
+        "warmup": "one untimed pass of every learner, ours and the peers alike (and of "
+        "each ablation variant), over the instances it is then timed on",
+        "timing": "one timed run of each",
         "peer_rule": (
             {"kind": "fixed", "peer_limit": peer_limit}
             if peer_limit is not None
@@ -362,7 +367,7 @@ def run_report(
             f"peers on {p:,} ({'whole stream' if p == n else 'prefix'})"
         )
         t0 = time.perf_counter()
-        runs = bench(  # each of ours makes an untimed pass first (JIT warm-up)
+        runs = bench(  # each learner makes an untimed pass first (warm-up)
             ds,
             [*OURS, *PEERS],
             peer_limit=p,
@@ -742,10 +747,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "computed between runs over the very same instances."
     )
     add(
-        "- **JIT warm-up**: before its timed runs on a data set, each of our learners (and "
-        "each ablation variant) makes one untimed pass over the same stream, so numba's "
-        "one-off costs (loading compiled kernels from the cache on their first call in the "
-        "process) are never counted as learning time. The River peers need none."
+        f"- **Warm-up and timing**: {meta['warmup']}, so one-off costs (for ours numba's: "
+        "loading compiled kernels from the cache on their first call in the process) are "
+        f"never counted as learning time; then {meta.get('timing', 'one timed run of each')}."
     )
     add(
         "- **Published** values: whole-stream prequential tables of the MLHAT study (Esteban, "

@@ -153,7 +153,17 @@ def test_bench_active_json_table_and_plot(toy, capsys, tmp_path):
                  "label-wise"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "variable-uncertainty" in out and "random" in out and "30%" in out
-    assert len(out.strip().splitlines()) == 3 + 1 + 4
+    assert len(out.strip().splitlines()) == 3 + 1 + 4 + 1
+    assert "median of 1 timed run(s) of every configuration, interleaved" in out
+    # smoke: every configuration timed alike, --repeat times, the median kept
+    assert main([*argv, "--json", "--strategies", "random", "--budgets", "20%", "--repeat",
+                 "3"]) == 0  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3
+    for r in rows:
+        assert r["repeat"] == 3 and r["statistic"] == "median" and len(r["seconds_runs"]) == 3
+        assert r["seconds"] == sorted(r["seconds_runs"])[1] and min(r["seconds_runs"]) > 0
+        assert 0.0 <= r["micro_f1"] <= 1.0 and 0.0 <= r["budget_used"] <= r["budget"]
 
 
 def test_bench_active_errors(toy, capsys):

@@ -104,16 +104,23 @@ def test_missing_data_file(capsys, tmp_path):
 
 
 def test_bench_json_and_table(toy, capsys):
+    """Smoke test of ``bench``: JSON shape and sanity on a small stream."""
     argv = ["bench", "--data", "toy", "--learners", "br-nb,cc-lr", "--peer-limit", "100"]
-    assert main([*argv, "--json", "--quiet"]) == 0
+    assert main([*argv, "--json", "--quiet", "--repeat", "3"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["learner"], r["instances"]) for r in rows] == [("br-nb", 100), ("cc-lr", 100)]
     for r in rows:
-        for key in REQUIRED:
+        for key in (*REQUIRED, "run", "repeat", "statistic", "seconds_runs"):
             assert key in r
+        assert r["repeat"] == 3 and r["statistic"] == "median"
+        assert len(r["seconds_runs"]) == 3 and min(r["seconds_runs"]) > 0
+        assert r["seconds"] == sorted(r["seconds_runs"])[1]
+        assert 0.0 <= r["micro_f1"] <= 1.0 and 0.0 <= r["hamming_loss"] <= 1.0
     assert main([*argv, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "br-nb" in out and "cc-lr" in out and "inst/s" in out
+    assert "median of 1 timed run(s) of each learner, interleaved" in out
+    assert main([*argv, "--repeat", "0"]) == 2
     assert main(["bench", "--data", "toy", "--learners", "br-nb,nope"]) == 2
     assert "unknown learner 'nope'" in capsys.readouterr().err
 
