@@ -312,7 +312,9 @@ class ShardProcessor:
 
     @classmethod
     def from_snapshot(cls, data: bytes, settings: Settings, **kwargs: Any) -> ShardProcessor:
-        loaded = snap.loads(data)
+        loaded = snap.loads(
+            data, settings.signing_keys(), trusted_modules=settings.trusted_modules()
+        )
         for w in loaded.warnings:
             log.warning("shard %s: %s", loaded.header.shard, w)
         state = loaded.state
@@ -837,6 +839,7 @@ class ShardProcessor:
         st = self.state
         return snap.dumps(
             st,
+            self.settings.signing_keys(),
             learner=st.learner_name,
             shard=st.shard,
             offsets=st.offsets,
