@@ -86,9 +86,11 @@ def _replay(args: argparse.Namespace) -> int:
     if bool(args.file) == bool(args.synthetic):
         print("streamlearn replay: give an ARFF file or --synthetic (not both)", file=sys.stderr)
         return 2
+    from consumers.kafka_config import kafka_args
+
     n = replay(
         args.file,
-        bootstrap=settings.kafka_bootstrap,
+        bootstrap=kafka_args(settings),
         topic=args.topic or settings.topic("events"),
         labels_topic=args.labels_topic or settings.topic("labels"),
         rate=args.rate,

@@ -200,16 +200,18 @@ class EmbeddedRunner:
         except BaseException as exc:
             self.error = exc
             log.exception("embedded runner failed")
-            self.state.detail = f"runner failed: {exc}"
+            self.state.reason = (
+                "snapshot_refused" if isinstance(exc, SnapshotError) else "runner_failed"
+            )
             self.state.connected = False
             raise
 
     def _run(self) -> None:
         s = self.settings
         t_start = time.perf_counter()
-        self.state.detail = "opening the source"
+        self.state.reason = "opening_source"
         source = self._open_source()
-        self.state.detail = "restoring the model"
+        self.state.reason = "restoring"
         proc = self.processor = self._restore(source)
         key = f"embedded-{source.ident}"
         next_event = proc.state.offsets.get("events", 0)
@@ -227,7 +229,7 @@ class EmbeddedRunner:
         proc.maybe_publish(force=True)
         self.state.restored = True
         self.state.connected = True
-        self.state.detail = "ready"
+        self.state.reason = "ready"
         log.info(
             "embedded source %s ready in %.2fs (rate %s events/s, label delay %d)",
             source.ident,

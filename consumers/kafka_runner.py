@@ -29,6 +29,13 @@ import time
 from typing import Any
 
 from consumers import faults
+from consumers.kafka_config import (
+    UNREACHABLE,
+    ConnectionDiagnosis,
+    KafkaClientConfig,
+    authorization_error,
+    kafka_args,
+)
 from consumers.output import OutputError, make_sink
 from consumers.processor import ShardProcessor
 from consumers.snapshots import KafkaSnapshotStore, shard_key
@@ -121,6 +128,9 @@ class KafkaRunner:
         self._flush_requests: list = []
         self._unwatched = threading.Event()  # set when the loop ends: stop watching
         self._lost_outputs = 0  # output records the broker refused (fatal: see _run)
+        self.kafka = KafkaClientConfig.from_settings(settings)
+        self._diagnosis = ConnectionDiagnosis(self.kafka, self._connection_failed)
+        self._reported: str | None = None  # the last connection failure logged
 
     # -------------------------------------------------------------- clients
     def _connect(self) -> None:
@@ -128,40 +138,42 @@ class KafkaRunner:
         from kafka.coordinator.assignors.range import RangePartitionAssignor
 
         s = self.settings
-        boot = s.kafka_bootstrap
-        self.state.detail = f"connecting to Kafka at {boot}"
+        self.state.reason = "connecting"
+        log.info("connecting to Kafka at %s", self.kafka.describe())
         while not self.stop_event.is_set():
             try:
-                admin = KafkaAdminClient(bootstrap_servers=boot, client_id="streamlearn-admin")
+                admin = KafkaAdminClient(**kafka_args(self.kafka), client_id="streamlearn-admin")
                 break
-            except Exception as exc:  # NoBrokersAvailable and friends
-                self.state.detail = f"Kafka at {boot} unreachable ({type(exc).__name__}); retrying"
-                log.warning("%s", self.state.detail)
+            except Exception as exc:  # NoBrokersAvailable, a refused login...: say why, retry
+                self._connection_failed(*self._diagnosis.error(exc).args_pair())
                 self.stop_event.wait(2.0)
         else:
             return
+        self._diagnosis.last = None
         try:
             counts = ensure_topics(s, admin)
         finally:
             admin.close()
         self.sink = make_sink(
             s.output_process,
-            boot,
+            self.kafka,
             self.out_topics,
             {t: counts.get(t, 1) for t in self.out_topics.values()},
             s.producer_linger_ms,
         )
         self.producer = KafkaProducer(  # snapshots only
-            bootstrap_servers=boot,
+            **kafka_args(s),
             acks="all",
             linger_ms=0,
             max_request_size=SNAPSHOT_MAX_BYTES,
             reconnect_backoff_max_ms=1000,  # back within a second of the broker (default 30 s)
             client_id="streamlearn-snapshots",
         )
-        self.store = KafkaSnapshotStore(s, self.producer, counts.get(s.topic("snapshots"), 1))
+        self.store = KafkaSnapshotStore(
+            s, self.producer, counts.get(s.topic("snapshots"), 1), self.metrics
+        )
         self.consumer = KafkaConsumer(
-            bootstrap_servers=boot,
+            **kafka_args(s),
             group_id=s.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -191,13 +203,22 @@ class KafkaRunner:
         except Exception:  # pragma: no cover - internals moved: assume connected
             return True
 
+    def _connection_failed(self, reason: str, message: str) -> None:
+        """A client could not connect (from the diagnosis, on a client's thread): readiness
+        says why at once, the log says it in words, once per distinct failure."""
+        if self.state.connected:
+            return
+        self.state.reason = reason
+        if message != self._reported:
+            self._reported = message
+            log.error("%s", message)
+
     def _watch_connection(self) -> None:
         """Keep ``state.connected`` current, also while the loop waits on the broker.
 
         A checkpoint waits for the broker (flush, snapshot acknowledgement) for up to a minute;
         readiness must turn 503 during an outage all the same, so it is watched from here.
         """
-        s = self.settings
         lost = False
         while not self._unwatched.wait(0.25):
             connected = self._connected()
@@ -206,13 +227,15 @@ class KafkaRunner:
             if connected != self.state.connected:
                 self.state.connected = connected
                 if not connected:
-                    self.state.detail = f"Kafka at {s.kafka_bootstrap} unreachable"
-                    log.warning("%s", self.state.detail)
+                    last = self._diagnosis.last
+                    self.state.reason = last[0] if last is not None else UNREACHABLE
+                    log.warning("Kafka at %s unreachable", self.kafka.describe())
                     lost = True
                 else:
-                    self.state.detail = "ready"
+                    self.state.reason = "ready"
+                    self._diagnosis.last = self._reported = None
                     if lost:
-                        log.info("Kafka at %s reachable again", s.kafka_bootstrap)
+                        log.info("Kafka at %s reachable again", self.kafka.describe())
 
     # -------------------------------------------------------------- shards
     def _shard_metrics(self, p: int) -> Any:
@@ -325,15 +348,26 @@ class KafkaRunner:
     def run(self) -> None:
         try:
             try:
-                self._run()
+                with self._diagnosis:
+                    self._run()
             finally:
                 self._unwatched.set()
         except BaseException as exc:
+            refused = _cause(exc, SnapshotError)  # raised in a rebalance listener: wrapped
+            exc = refused if refused is not None else exc
+            denied = authorization_error(exc, self.kafka)
+            if denied is not None:  # an ACL is missing: say which in words, not a traceback
+                log.error("%s", denied)
+                self.state.reason = denied.reason
+                exc = denied
+            else:
+                log.exception("Kafka runner failed")
+                self.state.reason = (
+                    "snapshot_refused" if isinstance(exc, SnapshotError) else "runner_failed"
+                )
             self.error = exc
-            log.exception("Kafka runner failed")
-            self.state.detail = f"runner failed: {exc}"
             self.state.connected = False
-            raise
+            raise exc
         finally:
             self._close()
 
@@ -342,7 +376,7 @@ class KafkaRunner:
         if self.consumer is None:
             return
         s = self.settings
-        self.state.detail = "joining the consumer group"
+        self.state.reason = "joining_group"
         log.info(
             "consuming %s and %s as group %s",
             self.topics["events"],
@@ -449,6 +483,17 @@ class KafkaRunner:
             self.producer.close(timeout=30)
 
 
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """``exc`` or the first of its causes that is a ``kind``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 try:  # kafka-python >= 3: listeners run on the client's IO loop
     from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener as _Base
 except ImportError:  # pragma: no cover
@@ -492,7 +537,7 @@ class _Listener(_Base):
     async def on_partitions_assigned(self, assigned: Any) -> None:
         r = self.runner
         r.state.restored = False
-        r.state.detail = "restoring shards"
+        r.state.reason = "restoring"
         parts = sorted({tp.partition for tp in assigned})
         for p in parts:
             if p not in r.shards:
@@ -500,5 +545,5 @@ class _Listener(_Base):
         for p in list(r._retired):  # given up for good: another replica holds it now
             r._forget(p)
         r.state.restored = True
-        r.state.detail = "ready"
+        r.state.reason = "ready"
         log.info("assigned shards %s", parts)

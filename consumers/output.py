@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from consumers.codecs import OutRecord
+from consumers.kafka_config import KafkaClientConfig, kafka_args
 
 __all__ = ["InlineSink", "OutputError", "ProcessSink", "make_sink"]
 
@@ -37,11 +38,11 @@ class OutputError(RuntimeError):
     """The output producer failed (its process died, or a flush timed out)."""
 
 
-def _producer(bootstrap: str, linger_ms: int) -> Any:
+def _producer(kafka: KafkaClientConfig, linger_ms: int) -> Any:
     from kafka import KafkaProducer
 
     return KafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_args(kafka),
         acks="all",
         linger_ms=linger_ms,
         batch_size=1 << 20,
@@ -108,9 +109,13 @@ class InlineSink:
     """Outputs produced in this process."""
 
     def __init__(
-        self, bootstrap: str, topics: dict[str, str], partitions: dict[str, int], linger_ms: int
+        self,
+        kafka: KafkaClientConfig,
+        topics: dict[str, str],
+        partitions: dict[str, int],
+        linger_ms: int,
     ) -> None:
-        self._p = _Producing(_producer(bootstrap, linger_ms), topics, partitions)
+        self._p = _Producing(_producer(kafka, linger_ms), topics, partitions)
 
     @property
     def errors(self) -> int:
@@ -216,8 +221,8 @@ def child_main() -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     inp, out = sys.stdin.buffer, sys.stdout.buffer
-    _, bootstrap, topics, partitions, linger_ms = _read(inp)
-    p = _Producing(_producer(bootstrap, linger_ms), topics, partitions)
+    _, kafka, topics, partitions, linger_ms = _read(inp)
+    p = _Producing(_producer(kafka, linger_ms), topics, partitions)
     _write(out, ("ready",))
     try:
         while True:
@@ -245,7 +250,11 @@ class ProcessSink:
     """Outputs produced by a child process (the learning process only pickles each batch)."""
 
     def __init__(
-        self, bootstrap: str, topics: dict[str, str], partitions: dict[str, int], linger_ms: int
+        self,
+        kafka: KafkaClientConfig,
+        topics: dict[str, str],
+        partitions: dict[str, int],
+        linger_ms: int,
     ) -> None:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ)
@@ -261,7 +270,7 @@ class ProcessSink:
         self._out = os.fdopen(self._proc.stdout.fileno(), "rb", buffering=0, closefd=False)
         self._seq = 0
         self.errors = 0
-        self._post(("config", bootstrap, topics, partitions, linger_ms))
+        self._post(("config", kafka, topics, partitions, linger_ms))
         self._reply("ready", 60.0)
 
     def _post(self, msg: tuple) -> None:
@@ -321,13 +330,13 @@ class ProcessSink:
 
 def make_sink(
     process: bool,
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     topics: dict[str, str],
     partitions: dict[str, int],
     linger_ms: int,
 ) -> InlineSink | ProcessSink:
     cls = ProcessSink if process else InlineSink
-    return cls(bootstrap, topics, partitions, linger_ms)
+    return cls(kafka, topics, partitions, linger_ms)
 
 
 if __name__ == "__main__":  # pragma: no cover - the child process

@@ -121,7 +121,7 @@ class LearnerProcess:
                     with self._progressed:
                         self._progressed.notify_all()
                 elif op == "status":
-                    state.restored, state.connected, state.detail = msg[1], msg[2], msg[3]
+                    state.restored, state.connected, state.reason = msg[1], msg[2], msg[3]
                 elif op == "drop":
                     state.drop(msg[1])
                     self.progress.pop(msg[1], None)
@@ -139,7 +139,7 @@ class LearnerProcess:
             self.error = self.error or f"the learning process died (exit code {self.proc.poll()})"
         finally:
             state.connected = False
-            state.detail = f"learning process stopped: {self.error}" if self.error else "stopped"
+            state.reason = "learning_process_stopped" if self.error else "stopped"
             self.exited.set()
             for ev, _ in list(self._waiting.values()):
                 ev.set()
@@ -234,9 +234,14 @@ def run_service(settings: Settings) -> int:
     import uvicorn
 
     from consumers.processor import resolve_learner_name
+    from streamlearn.serving.app import bind_refusal
     from streamlearn.serving.state import ServiceState
 
     configure_logging(settings.log_level)
+    refusal = bind_refusal(settings)
+    if refusal is not None:
+        log.error("%s", refusal)
+        return 2
     mode = "kafka" if settings.kafka_bootstrap else "embedded"
     learner = resolve_learner_name(settings.learner)
     state = ServiceState(mode=mode, learner=learner)

@@ -29,7 +29,17 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-__all__ = ["LATENCY_BUCKETS", "PREQUENTIAL_METRICS", "ServiceMetrics", "ShardMetrics"]
+__all__ = [
+    "HTTP_METHODS",
+    "LATENCY_BUCKETS",
+    "PREQUENTIAL_METRICS",
+    "ServiceMetrics",
+    "ShardMetrics",
+]
+
+#: HTTP methods that label the HTTP metrics; any other method is counted as ``other`` (a client
+#: cannot make up new series).
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 #: Buckets of every ``_seconds`` histogram: 50 µs .. 30 s.
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -184,6 +194,13 @@ class ServiceMetrics:
         self.model_publications = counter(
             "model_publications", "Immutable model versions published to the HTTP readers."
         )
+        self.snapshot_records_skipped = counter(
+            "snapshot_records_skipped",
+            "Records of the snapshots topic skipped while restoring, by reason: malformed_key "
+            "(not a shard key or chunk key), incomplete (manifest unreadable or chunks missing), "
+            "corrupted (size or checksum of the chunks wrong).",
+            ("reason",),
+        )
 
         # --- durations
         self.learn_seconds = histogram(
@@ -276,6 +293,8 @@ class ServiceMetrics:
         ] + list(getattr(self, "prequential", {}).values())
 
     def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in HTTP_METHODS:
+            method = "other"
         self.http_requests.labels(route, method, str(status)).inc()
         self.http_request_seconds.labels(route, method).observe(seconds)
 

@@ -35,6 +35,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--topic-prefix", help="Kafka mode: prefix of the topic names")
     p.add_argument("--group-id", help="Kafka mode: consumer group")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="allow --host other than loopback without STREAMLEARN_API_TOKEN (/v1/* open)",
+    )
     p.set_defaults(func=_serve)
 
     s = subparsers.add_parser("snapshot", help="inspect model snapshots")
@@ -79,6 +85,7 @@ _FLAGS = {
     "topic_prefix": "topic_prefix",
     "group_id": "group_id",
     "log_level": "log_level",
+    "insecure": "insecure",
 }
 
 

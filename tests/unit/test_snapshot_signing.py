@@ -3,7 +3,6 @@ the restricted unpickler admits a real shard state and nothing else; keys rotate
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -19,6 +18,7 @@ from consumers.processor import Record, ShardProcessor
 from streamlearn import snapshot
 from streamlearn.settings import Settings
 from streamlearn.snapshot import SnapshotError, SnapshotKeys
+from tests.support.forged import forged, payloads
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 40
@@ -26,40 +26,12 @@ KEYS = SnapshotKeys.parse(KEY)
 OTHER = SnapshotKeys.parse("o" * 40)
 
 
-class _Touch:
-    """Unpickling this creates ``path`` (what an attacker's payload would do, harmlessly)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.path}",))
-
-
-class _Open:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (str(self.path), "w"))
-
-
 def _forged(payload: bytes, *, key_id: str | None, mac: bytes | None) -> bytes:
-    """A snapshot with a well-formed header (checksum right) around ``payload``."""
-    hdr = snapshot.read_header(snapshot.dumps({}, KEYS, learner="x", shard="0", offsets={}))
-    d = hdr.to_dict()
-    d.update(payload_sha256=hashlib.sha256(payload).hexdigest(), payload_bytes=len(payload))
-    if key_id is None:
-        d.pop("key_id")
-        d["format_version"] = 1
-    else:
-        d["key_id"] = key_id
-    body = snapshot._pack(d, payload)
-    return body + (mac if mac is not None else b"")
+    return forged(payload, key_id=key_id, mac=mac, keys=KEYS)
 
 
 def _payloads(path: Path) -> list[bytes]:
-    return [pickle.dumps(_Touch(path), protocol=5), pickle.dumps(_Open(path), protocol=2)]
+    return payloads(path)
 
 
 @pytest.mark.parametrize("kind", ["unsigned", "other key", "forged mac", "other key's mac"])
@@ -293,11 +265,11 @@ def test_the_embedded_service_refuses_a_forged_snapshot_file(tmp_path: Path) -> 
     (key,) = store.keys()
     genuine = store.load(key)
     target = tmp_path / "pwned"
-    for forged in (
+    for bad in (
         _forged(_payloads(target)[0], key_id=None, mac=None),
         _forged(_payloads(target)[0], key_id=KEYS.signing_id, mac=os.urandom(32)),
     ):
-        store.save(key, forged)
+        store.save(key, bad)
         metrics = ServiceMetrics(CollectorRegistry())
         runner = EmbeddedRunner(s, ServiceState(), metrics, source=source(100))
         with pytest.raises(SnapshotError, match=rf"{key}.snap: .*(unsigned|signature).*move"):
