@@ -189,6 +189,12 @@ class ConnectionDiagnosis(logging.Handler):
     kafka-python reports a refused login or an untrusted certificate only in its log and then
     retries until a timeout (``Unable to bootstrap``); this handler, attached to its ``kafka``
     logger, keeps the last such failure so that the service can say what is wrong.
+
+    kafka-python 3.0 often loses the broker's answer to a failed SASL login: the broker answers
+    and closes the connection, and when both arrive together the client drops the answer and
+    reports only "socket disconnected". So until the first connection succeeded
+    (``bootstrapped``), a connection lost after the broker's version was learned (that is, once
+    TLS worked, during authentication) counts as a refused login too.
     """
 
     def __init__(
@@ -200,10 +206,24 @@ class ConnectionDiagnosis(logging.Handler):
         self.config = config
         self.on_failure = on_failure
         self.last: tuple[str, str] | None = None  # (reason code, message)
+        self.bootstrapped = False
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            found = classify(record.getMessage(), self.config)
+            message = record.getMessage()
+            found = classify(message, self.config)
+            if (
+                found is None
+                and not self.bootstrapped
+                and self.config.sasl_mechanism
+                and _LOST_AFTER_HELLO.search(message)
+            ):
+                found = (
+                    AUTHENTICATION_FAILED,
+                    f"Kafka at {self.config.describe()}: the broker closed the connection during "
+                    "SASL authentication: most likely the broker refused the login (wrong user "
+                    "name or password): check kafka_sasl_username / kafka_sasl_password",
+                )
             if found is not None:
                 self.last = found
                 if self.on_failure is not None:
@@ -229,6 +249,10 @@ class ConnectionDiagnosis(logging.Handler):
 
 
 _SSL_REASON = re.compile(r"certificate verify failed: ([^(]*)")
+# a connection whose broker version is known (ApiVersions answered) lost without an answer
+_LOST_AFTER_HELLO = re.compile(
+    r"broker_version=\(\d[^)]*\).*Connection lost: KafkaConnectionError: socket disconnected"
+)
 
 
 def classify(message: str, config: KafkaClientConfig) -> tuple[str, str] | None:

@@ -150,6 +150,7 @@ class KafkaRunner:
         else:
             return
         self._diagnosis.last = None
+        self._diagnosis.bootstrapped = True  # a lost connection is no longer a refused login
         try:
             counts = ensure_topics(s, admin)
         finally:
