@@ -148,11 +148,11 @@ def run_bench(
     from kafka import KafkaAdminClient, KafkaProducer
 
     from consumers.kafka_config import kafka_args
-    from consumers.processor import resolve_learner_name
     from consumers.replay import encode_rows
     from consumers.service import LearnerProcess, start_http
     from consumers.topics import ensure_topics
-    from streamlearn.serving.state import ServiceState
+    from streamlearn.service.learners import resolve_learner_name
+    from streamlearn.service.published import ServiceState
     from streamlearn.settings import Settings
 
     prefix = f"bench.{uuid.uuid4().hex[:8]}."

@@ -17,25 +17,22 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import select
-import struct
 import subprocess
 import sys
 import threading
 import time
 from typing import Any
 
-from consumers.codecs import OutRecord
+from consumers import messages as msg
 from consumers.kafka_config import KafkaClientConfig, kafka_args
+from consumers.topics import KafkaCluster
+from streamlearn.service.contract import OutputError, OutRecord
+from streamlearn.settings import Settings
 
-__all__ = ["InlineSink", "OutputError", "ProcessSink", "make_sink"]
+__all__ = ["InlineSink", "KafkaSink", "OutputError", "ProcessSink", "make_sink"]
 
 log = logging.getLogger("streamlearn.output")
-
-
-class OutputError(RuntimeError):
-    """The output producer failed (its process died, or a flush timed out)."""
 
 
 def _producer(kafka: KafkaClientConfig, linger_ms: int) -> Any:
@@ -133,81 +130,6 @@ class InlineSink:
         self._p.producer.close(timeout=30)
 
 
-_LEN = struct.Struct(">Q")
-
-
-def _write(f: Any, obj: Any) -> None:
-    data = pickle.dumps(obj, protocol=5)
-    f.write(_LEN.pack(len(data)))
-    f.write(data)
-    f.flush()
-
-
-def _write_oob(f: Any, tag: tuple, obj: Any) -> None:
-    """``tag`` then ``obj`` pickled with its numpy buffers out of band (no big in-memory copy).
-
-    The array buffers are written straight from the objects' memory, so ``obj`` must not change
-    until this returns. Frames: the tag pickle (with the buffer count), then each raw buffer,
-    then the object's pickle.
-    """
-    buffers: list[pickle.PickleBuffer] = []
-    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-    tag_bytes = pickle.dumps((*tag, len(buffers)), protocol=5)
-    f.write(_LEN.pack(len(tag_bytes)))
-    f.write(tag_bytes)
-    for b in buffers:
-        raw = b.raw()
-        f.write(_LEN.pack(raw.nbytes))
-        f.write(raw)
-    f.write(_LEN.pack(len(head)))
-    f.write(head)
-    f.flush()
-
-
-def _read_oob(f: Any, n_buffers: int) -> Any:
-    """The object written by :func:`_write_oob` after its tag (read with :func:`_read`)."""
-    bufs = []
-    for _ in range(n_buffers):
-        head = f.read(_LEN.size)
-        if len(head) < _LEN.size:
-            raise EOFError
-        (n,) = _LEN.unpack(head)
-        buf = bytearray(n)
-        if f.readinto(buf) < n:  # reads release the GIL: HTTP keeps answering meanwhile
-            raise EOFError
-        bufs.append(buf)
-    head = f.read(_LEN.size)
-    if len(head) < _LEN.size:
-        raise EOFError
-    (n,) = _LEN.unpack(head)
-    data = f.read(n)
-    if len(data) < n:
-        raise EOFError
-    return pickle.loads(data, buffers=bufs)
-
-
-def _read_exact(f: Any, n: int) -> bytes:
-    """n bytes from ``f`` (EOFError at the end); a raw (unbuffered) file may return fewer per
-    read, a buffered one returns them all at once."""
-    data = f.read(n)
-    if data is None or len(data) < n:
-        parts = [data or b""]
-        got = len(parts[0])
-        while got < n:
-            more = f.read(n - got)
-            if not more:
-                raise EOFError
-            parts.append(more)
-            got += len(more)
-        data = b"".join(parts)
-    return data
-
-
-def _read(f: Any) -> Any:
-    (n,) = _LEN.unpack(_read_exact(f, _LEN.size))
-    return pickle.loads(_read_exact(f, n))
-
-
 def child_main() -> int:
     """The output process: ``python -m consumers.output`` reading framed messages on stdin."""
     import signal
@@ -221,23 +143,22 @@ def child_main() -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     inp, out = sys.stdin.buffer, sys.stdout.buffer
-    _, kafka, topics, partitions, linger_ms = _read(inp)
-    p = _Producing(_producer(kafka, linger_ms), topics, partitions)
-    _write(out, ("ready",))
+    config = msg.read(inp)
+    p = _Producing(_producer(config.kafka, config.linger_ms), config.topics, config.partitions)
+    msg.write(out, msg.Ready())
     try:
         while True:
-            msg = _read(inp)
-            op = msg[0]
-            if op == "send":
-                p.send(msg[2], msg[1])
-            elif op == "flush":
+            m = msg.read(inp)
+            if isinstance(m, msg.Send):
+                p.send(m.records, m.shard)
+            elif isinstance(m, msg.Flush):
                 try:
-                    complete = p.flush(msg[2])
+                    complete = p.flush(m.timeout)
                 except Exception as exc:  # KafkaTimeoutError: the broker is away; try later
-                    log.warning("outputs not acknowledged within %g s (%s)", msg[2], exc)
+                    log.warning("outputs not acknowledged within %g s (%s)", m.timeout, exc)
                     complete = False
-                _write(out, ("flushed", msg[1], p.errors, complete))
-            elif op == "close":
+                msg.write(out, msg.OutputFlushed(m.seq, p.errors, complete))
+            elif isinstance(m, msg.Close):
                 break
     except EOFError:  # the parent went away
         pass
@@ -270,43 +191,46 @@ class ProcessSink:
         self._out = os.fdopen(self._proc.stdout.fileno(), "rb", buffering=0, closefd=False)
         self._seq = 0
         self.errors = 0
-        self._post(("config", kafka, topics, partitions, linger_ms))
-        self._reply("ready", 60.0)
+        self._post(msg.OutputConfig(kafka, topics, partitions, linger_ms))
+        self._reply(msg.Ready, 60.0)
 
-    def _post(self, msg: tuple) -> None:
+    def _post(self, message: Any) -> None:
         try:
-            _write(self._proc.stdin, msg)
+            msg.write(self._proc.stdin, message)
         except (BrokenPipeError, OSError, ValueError) as exc:
             raise OutputError(
                 f"the output process is gone (exit code {self._proc.poll()})"
             ) from exc
 
-    def _reply(self, what: str, timeout: float) -> tuple:
+    def _reply(self, what: type, timeout: float) -> Any:
         ready, _, _ = select.select([self._out], [], [], timeout)
         if not ready:
-            raise OutputError(f"the output process did not answer {what!r} within {timeout:g} s")
+            raise OutputError(
+                f"the output process did not answer {what.__name__} within {timeout:g} s"
+            )
         try:
-            msg = _read(self._out)
+            answer = msg.read(self._out)
         except EOFError as exc:
             raise OutputError(
                 f"the output process is gone (exit code {self._proc.poll()})"
             ) from exc
-        if msg[0] != what:  # pragma: no cover - protocol error
-            raise OutputError(f"unexpected answer {msg[0]!r} from the output process")
-        return msg
+        if not isinstance(answer, what):  # pragma: no cover - protocol error
+            raise OutputError(f"unexpected answer {answer!r} from the output process")
+        return answer
 
     def send(self, records: list[OutRecord], shard: int) -> None:
         if records:
-            self._post(("send", shard, [tuple(r) for r in records]))
+            self._post(msg.Send(shard, [tuple(r) for r in records]))
 
     def flush(self, timeout: float = 60.0) -> None:
         self._seq += 1
-        self._post(("flush", self._seq, timeout))
+        self._post(msg.Flush(self._seq, timeout))
         deadline = time.monotonic() + timeout + 5
         while True:
-            _, seq, errors, complete = self._reply("flushed", max(0.0, deadline - time.monotonic()))
-            self.errors = max(self.errors, errors)  # the child's count only grows
-            if seq == self._seq:
+            answer = self._reply(msg.OutputFlushed, max(0.0, deadline - time.monotonic()))
+            self.errors = max(self.errors, answer.errors)  # the child's count only grows
+            complete = answer.complete
+            if answer.seq == self._seq:
                 break
             # the late answer to an earlier flush we stopped waiting for: skip it (assuming it
             # was ours would pair every later flush with the previous one's answer)
@@ -315,7 +239,7 @@ class ProcessSink:
 
     def close(self) -> None:
         try:
-            self._post(("close",))
+            self._post(msg.Close())
             self._proc.stdin.close()
         except (OutputError, OSError):
             pass
@@ -337,6 +261,44 @@ def make_sink(
 ) -> InlineSink | ProcessSink:
     cls = ProcessSink if process else InlineSink
     return cls(kafka, topics, partitions, linger_ms)
+
+
+class KafkaSink:
+    """The service loop's :class:`~streamlearn.service.loop.Sink` in Kafka mode: shard ``"p"``'s
+    records go to partition ``p % partitions`` of each output topic, produced by a child process
+    (``settings.output_process``, the default) or in this one."""
+
+    KINDS = ("predictions", "label-requests", "dlq", "drift")
+
+    def __init__(self, settings: Settings, cluster: KafkaCluster) -> None:
+        self.settings = settings
+        self.cluster = cluster
+        self._sink: InlineSink | ProcessSink | None = None
+
+    @property
+    def errors(self) -> int:
+        return 0 if self._sink is None else self._sink.errors
+
+    def open(self) -> None:
+        s = self.settings
+        topics = {kind: s.topic(kind) for kind in self.KINDS}
+        self._sink = make_sink(
+            s.output_process,
+            self.cluster.kafka,
+            topics,
+            {t: self.cluster.partitions(kind) for kind, t in topics.items()},
+            s.producer_linger_ms,
+        )
+
+    def send(self, records: list[OutRecord], shard: str) -> None:
+        self._sink.send(records, int(shard))
+
+    def flush(self, timeout: float = 60.0) -> None:
+        self._sink.flush(timeout)
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
 
 
 if __name__ == "__main__":  # pragma: no cover - the child process

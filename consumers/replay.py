@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import time
 from collections import deque
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from streamlearn.base.arrays import CSR
+from streamlearn.service.contract import encode_event, encode_label_record
 
 __all__ = ["arff_records", "encode_rows", "replay", "synthetic_records"]
 
@@ -45,20 +45,13 @@ def encode_rows(
             idx, val = X.row(i)
             if decimals is not None:
                 val = np.round(val, decimals)
-            x: Any = (
-                dict(zip(feat[idx].tolist(), val.tolist()))
-                if names
-                else {"indices": idx.tolist(), "values": val.tolist()}
-            )
+            x: Any = dict(zip(feat[idx].tolist(), val.tolist())) if names else (idx, val)
         else:
             row = X[i] if decimals is None else np.round(X[i], decimals)
-            x = dict(zip(features, row.tolist())) if names else row.tolist()
+            x = dict(zip(features, row.tolist())) if names else row
         eid = f"{id_prefix}{i}"
         true = lab[Y[i].astype(bool)].tolist()
-        body: dict[str, Any] = {"id": eid, "x": x}
-        if with_labels:
-            body["labels"] = true
-        yield eid, json.dumps(body, separators=(",", ":")).encode(), true
+        yield eid, encode_event(eid, x, true if with_labels else None), true
 
 
 def arff_records(
@@ -104,21 +97,16 @@ def synthetic_records(
     """The endless synthetic stream of the embedded service (``STREAMLEARN_SYNTH_*`` shape,
     ``STREAMLEARN_SEED``, a planted drift every ``STREAMLEARN_SYNTH_DRIFT_EVERY`` events) as
     ``(id, event JSON, true label names)``; ids are ``<prefix><position>``."""
-    from consumers.embedded import synthetic_source
+    from consumers.embedded import synthetic_stream
 
-    source = synthetic_source(settings)
-    features = [str(f) for f in source.schema.features]
-    lab = np.asarray([str(name) for name in source.schema.labels], dtype=object)
-    for i, (x, y) in enumerate(source.rows(0)):
+    stream = synthetic_stream(settings)
+    features = [str(f) for f in stream.schema.features]
+    lab = np.asarray([str(name) for name in stream.schema.labels], dtype=object)
+    for i, (x, y) in enumerate(stream.rows(0)):
         eid = f"{id_prefix}{i}"
         true = lab[y.astype(bool)].tolist()
-        body: dict[str, Any] = {
-            "id": eid,
-            "x": dict(zip(features, x.tolist())) if names else x.tolist(),
-        }
-        if with_labels:
-            body["labels"] = true
-        yield eid, json.dumps(body, separators=(",", ":")).encode(), true
+        xj = dict(zip(features, x.tolist())) if names else x
+        yield eid, encode_event(eid, xj, true if with_labels else None), true
 
 
 def replay(
@@ -183,5 +171,4 @@ def replay(
 
 
 def _send_labels(producer: Any, topic: str, eid: str, true: list[str]) -> None:
-    body = json.dumps({"id": eid, "labels": true}, separators=(",", ":")).encode()
-    producer.send(topic, value=body, key=eid.encode())
+    producer.send(topic, value=encode_label_record(eid, true), key=eid.encode())

@@ -24,10 +24,11 @@ from collections.abc import Generator
 from contextlib import contextmanager
 from typing import Any
 
+from consumers import messages as msg
 from streamlearn import __version__
 from streamlearn.settings import Settings
 
-__all__ = ["LearnerProcess", "build_runner", "configure_logging", "run_service", "start_http"]
+__all__ = ["LearnerProcess", "build_loop", "configure_logging", "run_service", "start_http"]
 
 log = logging.getLogger("streamlearn.service")
 
@@ -41,22 +42,23 @@ def configure_logging(level: str) -> None:
     logging.getLogger("kafka").setLevel(max(logging.WARNING, getattr(logging, level)))
 
 
-def build_runner(settings: Settings, state: Any, metrics: Any, **kwargs: Any) -> Any:
-    """The embedded runner, or the Kafka runner when ``settings.kafka_bootstrap`` is set."""
+def build_loop(settings: Settings, readers: Any, recorder: Any = None, **kwargs: Any) -> Any:
+    """The service loop: over the consumer group when ``settings.kafka_bootstrap`` is set,
+    else over the embedded replay."""
     if settings.kafka_bootstrap:
-        from consumers.kafka_runner import KafkaRunner
+        from consumers.kafka_source import kafka_loop
 
-        return KafkaRunner(settings, state, metrics, **kwargs)
-    from consumers.embedded import EmbeddedRunner
+        return kafka_loop(settings, readers, recorder, **kwargs)
+    from consumers.embedded import embedded_loop
 
-    return EmbeddedRunner(settings, state, metrics, **kwargs)
+    return embedded_loop(settings, readers, recorder, **kwargs)
 
 
 class LearnerProcess:
     """The learning process seen from the HTTP process (see :mod:`consumers.worker`).
 
     A reader thread applies what the worker sends to the local
-    :class:`~streamlearn.serving.state.ServiceState`: published model versions (unpickled here,
+    :class:`~streamlearn.service.published.ServiceState`: published model versions (unpickled here,
     so readers hold their own copy), dropped shards, readiness. ``metrics_text()`` asks the
     worker for its Prometheus text (stream metrics), ``flush()`` waits until its outputs are
     acknowledged, ``stop()`` asks for the final snapshot and waits for the exit.
@@ -65,8 +67,6 @@ class LearnerProcess:
     def __init__(self, settings: Settings, state: Any) -> None:
         import os
         import subprocess
-
-        from consumers.output import _write
 
         self.state = state
         self.error: str | None = None
@@ -87,53 +87,53 @@ class LearnerProcess:
             env=env,  # same process group: a group kill ends it too; alone it stops at EOF
         )
         config = settings.model_dump(exclude={"api_token"})
-        _write(self.proc.stdin, ("config", config))
+        msg.write(self.proc.stdin, msg.Config(config))
         self._reader = threading.Thread(
             target=self._read, name="streamlearn-worker-reader", daemon=True
         )
         self._reader.start()
 
-    def _send(self, msg: tuple) -> None:
-        from consumers.output import _write
-
+    def _send(self, message: Any) -> None:
         with self._lock:
-            _write(self.proc.stdin, msg)
+            msg.write(self.proc.stdin, message)
 
     def _read(self) -> None:
-        from consumers.output import _read, _read_oob
-        from streamlearn.serving.state import ModelVersion
+        from streamlearn.service.published import ModelVersion
 
         state = self.state
         warmed: set[type] = set()
         try:
             while True:
-                msg = _read(self.proc.stdout)
-                op = msg[0]
-                if op == "publish":
-                    model = _read_oob(self.proc.stdout, msg[2])
-                    mv = ModelVersion(model=model, **msg[1])
+                m = msg.read(self.proc.stdout)
+                if isinstance(m, msg.Publish):
+                    model = msg.read_oob(self.proc.stdout, m.n_buffers)
+                    mv = ModelVersion(model=model, **m.meta)
                     if model is not None and type(model) not in warmed:
                         _warm_up(mv)  # first call loads/compiles kernels: not in a request
                         warmed.add(type(model))
                     state.publish(mv)
-                elif op == "progress":
-                    self.progress[msg[1]] = msg[2]
+                elif isinstance(m, msg.Progress):
+                    self.progress[m.shard] = m.counts
                     with self._progressed:
                         self._progressed.notify_all()
-                elif op == "status":
-                    state.restored, state.connected, state.reason = msg[1], msg[2], msg[3]
-                elif op == "drop":
-                    state.drop(msg[1])
-                    self.progress.pop(msg[1], None)
-                elif op in ("metrics", "flushed"):
-                    if op == "metrics":
-                        self._last_metrics = msg[2]
-                    waiter = self._waiting.pop(msg[1], None)
+                elif isinstance(m, msg.Status):
+                    state.restored, state.connected, state.reason = (
+                        m.restored,
+                        m.connected,
+                        m.reason,
+                    )
+                elif isinstance(m, msg.Drop):
+                    state.drop(m.shard)
+                    self.progress.pop(m.shard, None)
+                elif isinstance(m, msg.Metrics | msg.Flushed):
+                    if isinstance(m, msg.Metrics):
+                        self._last_metrics = m.text
+                    waiter = self._waiting.pop(m.seq, None)
                     if waiter is not None:
-                        waiter[1].append(msg[2] if op == "metrics" else None)
+                        waiter[1].append(m.text if isinstance(m, msg.Metrics) else None)
                         waiter[0].set()
-                elif op == "exit":
-                    self.error = msg[1]
+                elif isinstance(m, msg.Exit):
+                    self.error = m.error
                     break
         except EOFError:
             self.error = self.error or f"the learning process died (exit code {self.proc.poll()})"
@@ -146,7 +146,7 @@ class LearnerProcess:
             with self._progressed:
                 self._progressed.notify_all()
 
-    def _request(self, op: str, timeout: float) -> list:
+    def _request(self, kind: type, timeout: float) -> list:
         with self._lock:
             self._seq += 1
             seq = self._seq
@@ -154,7 +154,7 @@ class LearnerProcess:
         box: list = []
         self._waiting[seq] = (ev, box)
         try:
-            self._send((op, seq))
+            self._send(kind(seq))
         except (BrokenPipeError, OSError):
             self._waiting.pop(seq, None)
             return box
@@ -166,11 +166,11 @@ class LearnerProcess:
         """The worker's current Prometheus text (the last one seen if it does not answer)."""
         if self.exited.is_set():
             return self._last_metrics
-        box = self._request("metrics", timeout)
+        box = self._request(msg.MetricsRequest, timeout)
         return box[0] if box else self._last_metrics
 
     def flush(self, timeout: float = 120.0) -> bool:
-        return bool(self._request("flush", timeout))
+        return bool(self._request(msg.FlushRequest, timeout))
 
     def learned(self) -> int:
         """Instances learned by the worker's shards (as of its last processed batch)."""
@@ -188,7 +188,7 @@ class LearnerProcess:
 
     def stop(self, timeout: float = 120.0) -> int | None:
         try:
-            self._send(("stop",))
+            self._send(msg.Stop())
         except (BrokenPipeError, OSError):
             pass
         try:
@@ -233,9 +233,9 @@ def run_service(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT (or a fatal learning error); return the exit status."""
     import uvicorn
 
-    from consumers.processor import resolve_learner_name
+    from streamlearn.service.learners import resolve_learner_name
+    from streamlearn.service.published import ServiceState
     from streamlearn.serving.app import bind_refusal
-    from streamlearn.serving.state import ServiceState
 
     configure_logging(settings.log_level)
     refusal = bind_refusal(settings)

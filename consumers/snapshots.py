@@ -17,8 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from consumers import faults
 from consumers.kafka_config import kafka_args
+from consumers.topics import SNAPSHOT_MAX_BYTES, KafkaCluster
+from streamlearn.service import faults
+from streamlearn.service.recorder import Recorder
 from streamlearn.settings import Settings
 
 __all__ = ["KafkaSnapshotStore", "read_all_snapshots", "shard_key"]
@@ -32,7 +34,9 @@ def shard_key(settings: Settings, partition: int) -> str:
 
 
 class KafkaSnapshotStore:
-    """Save and load shard snapshots in the compacted snapshots topic.
+    """Save and load shard snapshots in the compacted snapshots topic (the service loop's
+    :class:`~streamlearn.service.loop.SnapshotStore` in Kafka mode; shard ``"p"`` is fed by
+    partition p).
 
     A snapshot is written as chunks of at most ``settings.snapshot_chunk_bytes`` (keys
     ``<shard key>#<snapshot id>#<i>``) followed by a small manifest under the shard key itself
@@ -50,29 +54,60 @@ class KafkaSnapshotStore:
     settings
         Bootstrap address, topic prefix, group id, chunk size.
     producer
-        A ``KafkaProducer`` (``acks=all``).
+        A ``KafkaProducer`` (``acks=all``); by default :meth:`open` makes one.
     n_partitions
-        Partitions of the snapshots topic.
-    metrics
-        The service's metrics (:class:`~streamlearn.observability.metrics.ServiceMetrics`):
-        skipped records are counted in ``snapshot_records_skipped``; or ``None``.
+        Partitions of the snapshots topic; by default :meth:`open` takes it from ``cluster``.
+    cluster
+        The connection shared with the source (topic partition counts, client configuration).
+    recorder
+        The service's :class:`~streamlearn.service.recorder.Recorder`: records of the topic
+        skipped on restore are reported to it.
     """
 
     def __init__(
-        self, settings: Settings, producer: Any, n_partitions: int, metrics: Any = None
+        self,
+        settings: Settings,
+        producer: Any = None,
+        n_partitions: int = 1,
+        cluster: KafkaCluster | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.settings = settings
-        self.metrics = metrics
+        self.recorder = recorder if recorder is not None else Recorder()
         self.topic = settings.topic("snapshots")
         self.producer = producer
+        self._own_producer = False
+        self.cluster = cluster
         self.n_partitions = max(1, n_partitions)
         self.chunk_bytes = settings.snapshot_chunk_bytes
         self._reader: Any = None
         self._previous: dict[int, tuple[str, int]] = {}  # partition -> (snapshot id, chunks)
         self._stale: dict[int, list[str]] = {}  # partition -> chunk keys left by crashed writers
 
-    def save(self, partition: int, data: bytes, timeout: float = 60.0) -> int:
+    def open(self) -> None:
+        """Make the snapshot producer and read the partition count (after the cluster is
+        connected)."""
+        if self.cluster is not None:
+            self.n_partitions = max(1, self.cluster.partitions("snapshots"))
+        if self.producer is None:
+            from kafka import KafkaProducer
+
+            self.producer = KafkaProducer(
+                **kafka_args(self.settings),
+                acks="all",
+                linger_ms=0,
+                max_request_size=SNAPSHOT_MAX_BYTES,
+                reconnect_backoff_max_ms=1000,  # back within a second of the broker
+                client_id="streamlearn-snapshots",
+            )
+            self._own_producer = True
+
+    def where(self, shard: str | int) -> str:
+        return f"shard {shard} ({shard_key(self.settings, int(shard))})"
+
+    def save(self, shard: str | int, data: bytes, timeout: float = 60.0) -> int:
         """Write shard ``partition``'s snapshot and wait for the broker's acknowledgement."""
+        partition = int(shard)
         key = shard_key(self.settings, partition)
         part = partition % self.n_partitions
         sid = f"{time.time_ns():x}"
@@ -130,8 +165,9 @@ class KafkaSnapshotStore:
             self._reader = _reader_consumer(self.settings, "streamlearn-snapshot-reader")
         return self._reader
 
-    def load(self, partition: int, timeout: float = 60.0) -> bytes | None:
+    def load(self, shard: str | int, timeout: float = 60.0) -> bytes | None:
         """The latest complete snapshot of shard ``partition`` (``None`` if it has none)."""
+        partition = int(shard)
         key = shard_key(self.settings, partition)
         stale: list[str] = []
         found = _read_partition(
@@ -151,13 +187,15 @@ class KafkaSnapshotStore:
         return data
 
     def _skipped(self, reason: str) -> None:
-        if self.metrics is not None:
-            self.metrics.snapshot_records_skipped.labels(reason).inc()
+        self.recorder.snapshot_record_skipped(reason)
 
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._own_producer and self.producer is not None:
+            self.producer.close(timeout=30)
+            self.producer = None
 
 
 def _reader_consumer(settings: Settings, client_id: str) -> Any:

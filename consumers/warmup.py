@@ -40,7 +40,7 @@ def warm_up(
     detection — so that their kernels are compiled here rather than when the service first
     meets them. ``sparse`` runs a sparse (CSR) stream of the same shape as well.
     """
-    from consumers.processor import make_service_learner
+    from streamlearn.service.learners import make_service_learner
     from streamlearn.stream.synth import Drift, make_stream
 
     name = learner

@@ -2,18 +2,18 @@
 
 ``streamlearn serve`` runs HTTP (uvicorn) in the main process and learning in this child process
 (``python -m consumers.worker``), so requests never wait for the GIL held by learning, decoding or
-kafka-python. They talk over the child's stdin/stdout with length-prefixed pickles:
+kafka-python. The worker runs the service loop (:class:`~streamlearn.service.loop.Loop`, embedded
+or Kafka mode); they talk over the child's stdin/stdout with the typed messages of
+:mod:`consumers.messages`:
 
 parent -> worker
-    ``("config", settings dict)`` first; then ``("metrics", seq)`` (asks for the worker's
-    Prometheus text), ``("flush", seq)`` (outputs acknowledged by the broker, then answer),
-    ``("stop",)`` (final snapshot, then exit). EOF on stdin also stops the worker.
+    :class:`~consumers.messages.Config` first; then ``MetricsRequest`` (the worker's Prometheus
+    text), ``FlushRequest`` (outputs acknowledged by the broker, then answer), ``Stop`` (final
+    snapshot, then exit). EOF on stdin also stops the worker.
 worker -> parent
-    ``("publish", meta, n)`` followed by the model pickled with its n array buffers out of band
-    (a new immutable model version; the HTTP process reads the buffers without holding the GIL),
-    ``("drop", shard)``,
-    ``("status", restored, connected, reason)``, ``("progress", shard, counts)``,
-    ``("metrics", seq, text)``, ``("flushed", seq)``, ``("exit", error or None)``.
+    ``Publish`` followed by the model pickled with its array buffers out of band (a new
+    immutable model version; the HTTP process reads the buffers without holding the GIL),
+    ``Drop``, ``Status``, ``Progress``, ``Metrics``, ``Flushed``, ``Exit``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import sys
 import threading
 from typing import Any
 
-from consumers.output import _read, _write, _write_oob
-from streamlearn.serving.state import ModelVersion, ServiceState
+from consumers import messages as msg
+from streamlearn.service.published import ModelVersion, ServiceState
 
 __all__ = ["WorkerState", "main"]
 
@@ -37,13 +37,13 @@ class _Channel:
         self.out = out
         self.lock = threading.Lock()
 
-    def send(self, msg: tuple) -> None:
+    def send(self, message: Any) -> None:
         with self.lock:
-            _write(self.out, msg)
+            msg.write(self.out, message)
 
-    def send_oob(self, tag: tuple, obj: Any) -> None:
+    def send_oob(self, tag: msg.Publish, obj: Any) -> None:
         with self.lock:
-            _write_oob(self.out, tag, obj)
+            msg.write_oob(self.out, tag, obj)
 
 
 class WorkerState(ServiceState):
@@ -62,7 +62,7 @@ class WorkerState(ServiceState):
         )
         if status != self._status and hasattr(self, "_channel"):
             self._status = status
-            self._channel.send(("status", *status))
+            self._channel.send(msg.Status(*status))
 
     restored = property(
         lambda self: getattr(self, "_restored", False),
@@ -75,63 +75,62 @@ class WorkerState(ServiceState):
 
     def publish_model(self, meta: dict[str, Any], learner: Any) -> ModelVersion:
         # the arrays go straight from the live learner to the pipe: the HTTP process's copy
-        self._channel.send_oob(("publish", meta), learner)
+        self._channel.send_oob(msg.Publish(meta), learner)
         return ModelVersion(model=None, **meta)
 
     def drop(self, shard: str) -> None:
-        self._channel.send(("drop", shard))
+        self._channel.send(msg.Drop(shard))
 
     def note_progress(self, shard: str, counts: dict[str, int]) -> None:
-        self._channel.send(("progress", shard, dict(counts)))
+        self._channel.send(msg.Progress(shard, dict(counts)))
 
 
 def main() -> int:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from consumers.codecs import REASONS
-    from consumers.processor import resolve_learner_name
-    from consumers.service import build_runner, configure_logging
+    from consumers.service import build_loop, configure_logging
     from streamlearn.observability.metrics import ServiceMetrics
+    from streamlearn.service.contract import REASONS
+    from streamlearn.service.learners import resolve_learner_name
     from streamlearn.settings import Settings
 
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write on the channel
     channel = _Channel(out)
-    _, config = _read(inp)
-    settings = Settings(**config)
+    settings = Settings(**msg.read(inp).settings)
     configure_logging(settings.log_level)
     mode = "kafka" if settings.kafka_bootstrap else "embedded"
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry, part="stream")
     metrics.init_dlq(REASONS)  # every reason at 0: rate() and alerts see the first record
     state = WorkerState(channel, mode, resolve_learner_name(settings.learner))
-    runner = build_runner(settings, state, metrics)
+    loop = build_loop(settings, state, metrics)
 
     def control() -> None:
         try:
             while True:
-                msg = _read(inp)
-                if msg[0] == "stop":
+                m = msg.read(inp)
+                if isinstance(m, msg.Stop):
                     break
-                if msg[0] == "metrics":
-                    channel.send(("metrics", msg[1], generate_latest(registry)))
-                elif msg[0] == "flush":
-                    runner.request_flush(lambda seq=msg[1]: channel.send(("flushed", seq)))
+                if isinstance(m, msg.MetricsRequest):
+                    channel.send(msg.Metrics(m.seq, generate_latest(registry)))
+                elif isinstance(m, msg.FlushRequest):
+                    loop.request_flush(lambda seq=m.seq: channel.send(msg.Flushed(seq)))
         except EOFError:  # the parent is gone: stop cleanly all the same
             pass
-        runner.stop()
+        loop.stop()
 
     for sig in (signal.SIGTERM, signal.SIGINT):  # the parent decides; a direct signal stops too
-        signal.signal(sig, lambda *_: runner.stop())
+        signal.signal(sig, lambda *_: loop.stop())
     threading.Thread(target=control, name="streamlearn-control", daemon=True).start()
     error = None
     try:
-        runner.run()
+        loop.run()
     except BaseException as exc:  # reported to the parent, which stops the service
         error = f"{type(exc).__name__}: {exc}"
     try:
-        channel.send(("metrics", -1, generate_latest(registry)))
-        channel.send(("exit", error))
+        channel.send(msg.Metrics(-1, generate_latest(registry)))
+        channel.send(msg.Exit(error))
     except (BrokenPipeError, OSError):
         pass
     return 0 if error is None else 1

@@ -1,9 +1,11 @@
 """The ``streamlearn`` command line.
 
 Each family of commands lives beside the code it drives and registers its sub-commands here
-through a ``register(subparsers)`` function. Those modules must stay light to import: heavy
-imports (numba kernels, Kafka, FastAPI) happen inside the command handlers, so ``streamlearn
---help`` is instant.
+through a ``register(subparsers)`` function: the library's families are listed in
+:data:`COMMAND_MODULES`; other packages (the service's, in ``consumers/``) add theirs through the
+``streamlearn.commands`` entry point group, so the library never imports them. Those modules must
+stay light to import: heavy imports (numba kernels, Kafka, FastAPI) happen inside the command
+handlers, so ``streamlearn --help`` is instant.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib.metadata import entry_points
 
 #: Modules that contribute sub-commands (a missing one is skipped).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -19,9 +22,18 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streamlearn.stream.commands",  # datasets
     "streamlearn.drift.commands",  # bench-drift
     "streamlearn.active.commands",  # bench-active
-    "streamlearn.serving.commands",  # serve, snapshot
-    "consumers.commands",  # replay, bench-service
 )
+
+#: The entry point group of command families outside the library (the service's: serve,
+#: snapshot, replay, bench-service).
+ENTRY_POINT_GROUP = "streamlearn.commands"
+
+
+def command_modules() -> Iterator[str]:
+    """The library's command modules, then those registered under :data:`ENTRY_POINT_GROUP`."""
+    yield from COMMAND_MODULES
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        yield ep.value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"streamlearn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

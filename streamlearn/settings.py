@@ -101,8 +101,25 @@ class Settings(BaseSettings):
     sparse: bool | None = Field(
         None, description="sparse model input (CSR); None = sparse iff the first event is"
     )
-    unknown_labels: Literal["ignore", "grow", "reject"] = Field(
-        "grow", description="a label not in the label space: drop it, grow the space, or DLQ"
+    unknown_labels: Literal["ignore", "grow", "reject"] | None = Field(
+        None,
+        description="a label not in the label space: drop it, grow the space, or DLQ; None = "
+        "reject when labels are configured, else grow",
+    )
+    max_labels: int = Field(
+        10_000,
+        ge=1,
+        description="largest label space: a record that would grow it beyond "
+        "goes to the DLQ (too_many_labels)",
+    )
+    max_labels_per_record: int = Field(
+        1000, ge=1, description="most labels one record may name (more: DLQ too_many_labels)"
+    )
+    max_features: int = Field(
+        100_000,
+        ge=1,
+        description="largest feature space the first event may set when none "
+        "is configured (a larger event goes to the DLQ)",
     )
     unknown_features: Literal["ignore", "reject"] = Field(
         "reject", description="a feature name not in the feature space: drop it, or DLQ"
@@ -203,8 +220,19 @@ class Settings(BaseSettings):
         1000.0, gt=0, description="... or when this much time went by (and it changed)"
     )
 
-    # --- prequential metrics
+    # --- prequential metrics and label-space drift monitors
     metric_windows: list[int] = Field(default_factory=lambda: [1000])
+    label_monitors: bool = Field(
+        True,
+        description="per-label error drift (ADWIN per label) and label co-occurrence drift "
+        "monitors in every shard; their events go to the drift topic",
+    )
+    cooccurrence_window: int = Field(
+        500, ge=10, description="instances per window of the co-occurrence drift test"
+    )
+    cooccurrence_max_labels: int = Field(
+        1000, ge=2, description="above this many labels the co-occurrence monitor is off"
+    )
 
     # --- embedded replay (no Kafka)
     data: Path | None = Field(None, description="ARFF file to replay (None = synthetic stream)")
@@ -299,6 +327,13 @@ class Settings(BaseSettings):
         if kind not in TOPIC_KINDS:
             raise ValueError(f"unknown topic kind {kind!r}; one of {', '.join(TOPIC_KINDS)}")
         return f"{self.topic_prefix}{kind}"
+
+    @property
+    def label_policy(self) -> str:
+        """The unknown-label policy in force (``unknown_labels``, else by ``labels``)."""
+        if self.unknown_labels is not None:
+            return self.unknown_labels
+        return "reject" if self.labels else "grow"
 
     @property
     def token(self) -> str | None:

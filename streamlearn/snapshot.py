@@ -20,8 +20,8 @@ a constant-time compare, and unpickles only a snapshot signed with one of its
 :class:`SnapshotKeys`. Even then the payload goes through :class:`StateUnpickler`, which admits
 only the classes a shard state is made of (a second wall). Then an older format is brought up to
 date through :data:`MIGRATIONS` (one step per version) or refused with a message that says what
-to do. Unsigned snapshots (format 1, written before snapshots were signed) are refused; ``streamlearn
-snapshot sign`` signs one that you trust.
+to do. Unsigned snapshots (formats 1 and 2, written before snapshots were signed) are refused;
+``streamlearn snapshot sign`` signs one that you trust.
 
 Examples
 --------
@@ -81,9 +81,11 @@ __all__ = [
 
 MAGIC = b"SLSNAP\r\n"
 #: The format this build writes. Bump it (and register a migration) when the layout of the
-#: header or of the pickled shard state changes incompatibly. Format 2: signed (``key_id`` in
-#: the header, an HMAC after the payload); format 1 had no signature.
-FORMAT_VERSION = 2
+#: header or of the pickled shard state changes incompatibly. Format 3: signed (``key_id`` in
+#: the header, an HMAC after the payload). Format 2: the shard state of the service core
+#: (``streamlearn.service.state.ShardState``), unsigned. Format 1 held
+#: ``consumers.processor.ShardState``, unsigned, and has no migration.
+FORMAT_VERSION = 3
 _LEN = struct.Struct(">I")
 _MAX_HEADER = 1 << 20
 _MAC_BYTES = 32
@@ -220,10 +222,12 @@ def _same_layout(header: dict[str, Any], payload: bytes) -> tuple[dict[str, Any]
 
 
 #: Migrations of older formats: ``MIGRATIONS[v]`` turns a (header dict, payload bytes) of
-#: format ``v`` into format ``v + 1``. Format 2 only added the signature: a format-1 snapshot
-#: signed with ``streamlearn snapshot sign`` has the same header and payload.
+#: format ``v`` into format ``v + 1``. Format 3 only added the signature: a format-2 snapshot
+#: signed with ``streamlearn snapshot sign`` has the same header and payload. A format-1
+#: snapshot (streamlearn 0.1's service) is refused with a message that says to start the shard
+#: afresh.
 MIGRATIONS: dict[int, Callable[[dict[str, Any], bytes], tuple[dict[str, Any], bytes]]] = {
-    1: _same_layout
+    2: _same_layout
 }
 
 
@@ -297,7 +301,9 @@ def _header(d: dict[str, Any]) -> SnapshotHeader:
         raise SnapshotError(f"corrupted snapshot: unexpected header fields ({exc})") from None
 
 
-def _verified(data: bytes, keys: SnapshotKeys) -> tuple[dict[str, Any], memoryview]:
+def _verified(
+    data: bytes, keys: SnapshotKeys, migrations: dict[int, Callable] | None = None
+) -> tuple[dict[str, Any], memoryview]:
     """Header and payload of a snapshot whose framing, checksum and signature are right.
 
     Nothing of the payload is interpreted here: it is hashed, that is all.
@@ -311,6 +317,13 @@ def _verified(data: bytes, keys: SnapshotKeys) -> tuple[dict[str, Any], memoryvi
             f"reads formats up to {FORMAT_VERSION}: upgrade streamlearn to restore it"
         )
     key_id = header.get("key_id")
+    migrations = MIGRATIONS if migrations is None else migrations
+    if not key_id and not all(v in migrations for v in range(version, FORMAT_VERSION)):
+        raise SnapshotError(
+            f"snapshot format {version} (written by streamlearn {written_by}) is no longer "
+            f"supported and cannot be migrated to format {FORMAT_VERSION}: start the shard "
+            "from scratch or restore it with an older streamlearn"
+        )
     if not key_id:
         raise SnapshotError(
             f"unsigned snapshot (format {version}, written by streamlearn {written_by}): "
@@ -353,7 +366,7 @@ def verify(data: bytes, keys: SnapshotKeys) -> SnapshotHeader:
 
 
 def sign(data: bytes, keys: SnapshotKeys) -> bytes:
-    """An unsigned (format 1) snapshot signed with ``keys``' signing key, payload untouched.
+    """An unsigned (format 2) snapshot signed with ``keys``' signing key, payload untouched.
 
     Only for snapshots you trust: the payload is not checked (it cannot be without unpickling
     it). A snapshot that is already signed is refused.
@@ -391,7 +404,7 @@ def loads(
         not made of.
     """
     migrations = MIGRATIONS if migrations is None else migrations
-    header, view = _verified(data, keys)
+    header, view = _verified(data, keys, migrations)
     version = header["format_version"]
     written_by = header.get("versions", {}).get("streamlearn", "unknown")
     payload = bytes(view)
@@ -439,17 +452,10 @@ def _version_warnings(written: dict[str, str]) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------- restricted unpickling
 
-#: Modules whose classes a shard state is made of (name prefixes). The shard state itself, its
-#: pending store and metrics are defined under ``streamlearn`` (and, until the service core
-#: moved there, in the three ``consumers`` modules below); River's classes make up the River
-#: peer learners.
-STATE_MODULES: tuple[str, ...] = (
-    "streamlearn.",
-    "river.",
-    "consumers.processor",
-    "consumers.pending",
-    "consumers.codecs",
-)
+#: Modules whose classes a shard state is made of (name prefixes). The shard state, its
+#: late-label join, scorer and monitors are defined under ``streamlearn`` (the service core,
+#: ``streamlearn.service``); River's classes make up the River peer learners.
+STATE_MODULES: tuple[str, ...] = ("streamlearn.", "river.")
 #: Modules under :data:`STATE_MODULES` that hold no state and whose classes start processes,
 #: serve or read files: never admitted.
 NOT_STATE_MODULES: tuple[str, ...] = (

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,23 +140,34 @@ def _checkpoints(n: int, points: int) -> list[int]:
 
 
 class Scorer:
-    """The scoring half of a test-then-train loop, shared by the prequential runs.
+    """The scoring half of a test-then-train loop: prequential runs and the service share it.
 
-    Holds the cumulative and the sliding-window metrics, the learning curve's checkpoints, the
-    timed seconds (the caller adds to :attr:`seconds`) and the progress reports. The loop asks
-    :meth:`chunk_end` where its next chunk ends (never past a checkpoint), then hands each
-    chunk's true and predicted labels to :meth:`score`, and calls :meth:`done` at the end.
+    Holds the cumulative and the sliding-window metrics (one or several windows), the learning
+    curve's checkpoints, the timed seconds (the caller adds to :attr:`seconds`) and the progress
+    reports. The loop asks :meth:`chunk_end` where its next chunk ends (never past a
+    checkpoint), then hands each chunk's true and predicted labels to :meth:`score`, and calls
+    :meth:`done` at the end. An endless stream (the service) gives ``n=None``: no checkpoints;
+    its label space may grow (:meth:`grow`); :meth:`values` gives every metric per window.
+
+    >>> import numpy as np
+    >>> sc = Scorer(None, 2, windows=(2, 10))
+    >>> sc.score(np.array([[1, 0], [0, 1], [1, 1]]), np.array([[1, 0], [0, 0], [1, 1]]))
+    >>> sc.grow(3)
+    >>> v = sc.values()
+    >>> sorted(v), v["cumulative"]["instances"], v["2"]["instances"], v["cumulative"]["n_labels"]
+    (['10', '2', 'cumulative'], 3, 2, 3)
     """
 
     def __init__(
         self,
-        n: int,
+        n: int | None,
         n_labels: int,
         *,
-        learner: str,
-        dataset: str,
-        curve_points: int,
-        window: int,
+        learner: str = "",
+        dataset: str = "",
+        curve_points: int = 0,
+        window: int | None = None,
+        windows: Sequence[int] = (1000,),
         zero_division: float = 0.0,
         progress: Callable[[ProgressInfo], None] | None = None,
     ) -> None:
@@ -164,13 +175,30 @@ class Scorer:
         self.learner = learner
         self.dataset = dataset
         self.cum = MultiLabelMetrics(n_labels, zero_division=zero_division)
-        self.win = WindowedMultiLabelMetrics(window, n_labels, zero_division=zero_division)
-        self.marks = _checkpoints(n, curve_points)
+        sizes = [int(window)] if window is not None else [int(w) for w in windows]
+        self.windows = {
+            w: WindowedMultiLabelMetrics(w, n_labels, zero_division=zero_division) for w in sizes
+        }
+        self.win = self.windows[sizes[0]]  # the window of the learning curve
+        self.marks = _checkpoints(n or 0, curve_points)
         self.next_mark = 0
         self.curve: list[dict[str, Any]] = []
         self.seconds = 0.0
         self.progress = progress
         self.t_start = self.last_report = time.perf_counter()
+
+    def grow(self, n_labels: int) -> None:
+        """The label space grew to ``n_labels`` (the new labels were never seen)."""
+        self.cum.grow(n_labels)
+        for m in self.windows.values():
+            m.grow(n_labels)
+
+    def values(self) -> dict[str, dict[str, Any]]:
+        """``{"cumulative": {...}, "<window>": {...}}``: every metric, with ``instances``."""
+        out = {"cumulative": self.cum.to_dict()}
+        for w, m in self.windows.items():
+            out[str(w)] = m.to_dict()
+        return out
 
     def chunk_end(self, pos: int, chunk: int) -> int:
         """End of the chunk that starts at ``pos``: ``chunk`` rows, cut at the next checkpoint."""
@@ -182,7 +210,8 @@ class Scorer:
     def score(self, y_true: np.ndarray, y_pred: np.ndarray, **extra: Any) -> None:
         """Score one chunk; at a checkpoint the curve gets a point (``extra`` goes into it)."""
         self.cum.update_many(y_true, y_pred)
-        self.win.update_many(y_true, y_pred)
+        for m in self.windows.values():
+            m.update_many(y_true, y_pred)
         pos = self.cum.n
         if self.next_mark < len(self.marks) and self.marks[self.next_mark] == pos:
             self.curve.append(
@@ -196,7 +225,11 @@ class Scorer:
             )
             self.next_mark += 1
         now = time.perf_counter()
-        if self.progress is not None and now - self.last_report >= PROGRESS_EVERY and pos < self.n:
+        if (
+            self.progress is not None
+            and now - self.last_report >= PROGRESS_EVERY
+            and pos < (self.n or 0)
+        ):
             self.last_report = now
             self._report(False)
 

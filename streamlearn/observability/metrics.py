@@ -8,17 +8,20 @@ Metrics are registered in the :class:`~prometheus_client.CollectorRegistry` give
 :class:`ServiceMetrics` (a fresh one per service, per test): library code never touches the
 global default registry.
 
-Per-shard series are reached through :meth:`ServiceMetrics.shard`, which binds the ``shard``
-label once so the hot path never looks labels up per event. Durations are observed once per
-processed batch, not per event (the per-event cost is ``*_seconds_sum`` divided by the matching
-event counter).
+The service core reports through the recorder interface of :mod:`streamlearn.service.recorder`;
+:class:`ServiceMetrics` is its Prometheus implementation (a :class:`~streamlearn.service.recorder.
+Recorder`) and :class:`ShardMetrics` the per-shard one (a :class:`~streamlearn.service.recorder.
+ShardRecorder`), reached through :meth:`ServiceMetrics.shard`, which binds the ``shard`` label
+once so the hot path never looks labels up per event. Durations are observed once per processed
+batch, not per event (the per-event cost is ``*_seconds_sum`` divided by the matching event
+counter).
 
 Examples
 --------
 >>> from prometheus_client import CollectorRegistry, generate_latest
 >>> m = ServiceMetrics(CollectorRegistry())
 >>> s = m.shard("0")
->>> s.events_learned.inc(3)
+>>> s.learned(3, seconds=0.001)
 >>> b"streamlearn_events_learned_total{shard=\\"0\\"} 3.0" in generate_latest(m.registry)
 True
 """
@@ -28,6 +31,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from streamlearn.service.monitors import MONITORS
+from streamlearn.service.recorder import Recorder, ShardRecorder
 
 __all__ = [
     "HTTP_METHODS",
@@ -75,7 +81,7 @@ PREQUENTIAL_METRICS: tuple[str, ...] = (
 _NS = "streamlearn"
 
 
-class ServiceMetrics:
+class ServiceMetrics(Recorder):
     """The metrics of one service instance, registered in ``registry``.
 
     ``part`` selects which metrics this registry holds: ``"all"`` (one process does everything),
@@ -170,6 +176,12 @@ class ServiceMetrics:
         )
         self.restructures = counter(
             "restructures", "Changes of the label partition (cluster split, merge, restructure)."
+        )
+        self.label_drift_events = counter(
+            "label_drift_events",
+            "Detections of the shard's label-space monitors, by monitor: error (a label's "
+            "prediction error rate changed) or cooccurrence (the labels' co-occurrence changed).",
+            ("shard", "monitor"),
         )
         self.label_requests = counter(
             "label_requests", "Active-learning label-request records emitted."
@@ -284,6 +296,18 @@ class ServiceMetrics:
                         metric.remove(*key)
                     except KeyError:  # pragma: no cover - raced with another removal
                         pass
+        for key in list(getattr(self.consumer_lag, "_metrics", {})):
+            if key[1] == shard:  # (topic, partition = the shard)
+                try:
+                    self.consumer_lag.remove(*key)
+                except KeyError:  # pragma: no cover
+                    pass
+
+    def lag(self, source: str, shard: str, records: int) -> None:
+        self.consumer_lag.labels(source, shard).set(records)
+
+    def snapshot_record_skipped(self, reason: str) -> None:
+        self.snapshot_records_skipped.labels(reason).inc()
 
     def _per_shard(self) -> list:
         return [
@@ -299,7 +323,7 @@ class ServiceMetrics:
         self.http_request_seconds.labels(route, method).observe(seconds)
 
 
-class ShardMetrics:
+class ShardMetrics(ShardRecorder):
     """The series of one shard, bound once (no label look-ups on the hot path)."""
 
     def __init__(self, m: ServiceMetrics, shard: str) -> None:
@@ -322,7 +346,7 @@ class ShardMetrics:
         self.clusters = m.clusters.labels(shard)
         self.label_budget_used = m.label_budget_used.labels(shard)
         self.pending_size = m.pending_size.labels(shard)
-        self.snapshot_age = m.snapshot_age.labels(shard)
+        self.snapshot_age_gauge = m.snapshot_age.labels(shard)
         self.snapshot_bytes = m.snapshot_bytes.labels(shard)
         self.model_memory = m.model_memory.labels(shard)
         self.model_version = m.model_version.labels(shard)
@@ -332,25 +356,105 @@ class ShardMetrics:
             m.pending_evictions.labels(shard, reason)
         for outcome in ("ok", "error"):
             m.snapshots.labels(shard, outcome)
+        for monitor in MONITORS:
+            m.label_drift_events.labels(shard, monitor)
 
-    def evicted(self, reason: str, n: int = 1) -> None:
-        if n:
-            self._m.pending_evictions.labels(self.shard, reason).inc(n)
-
-    def snapshot_written(self, ok: bool) -> None:
-        self._m.snapshots.labels(self.shard, "ok" if ok else "error").inc()
+    # ------------------------------------------------------------------ the recorder interface
+    def resumed(
+        self,
+        counts: Mapping[str, int],
+        drifts: Mapping[tuple[str, str], int],
+        label_drifts: Mapping[str, int],
+    ) -> None:
+        for name, n in counts.items():
+            series = getattr(self, name, None)
+            if n and series is not None:
+                series.inc(n)
+        for (level, kind), n in drifts.items():
+            self._m.drift_events.labels(self.shard, level, kind).inc(n)
+        for monitor, n in label_drifts.items():
+            self._m.label_drift_events.labels(self.shard, monitor).inc(n)
 
     def restored(self, outcome: str) -> None:
         self._m.snapshot_restores.labels(self.shard, outcome).inc()
 
-    def drift(self, level: str, kind: str) -> None:
-        self._m.drift_events.labels(self.shard, level, kind).inc()
+    def consumed(self, events: int = 0, labels: int = 0) -> None:
+        if events:
+            self.events_consumed.inc(events)
+        if labels:
+            self.labels_consumed.inc(labels)
 
-    def dlq(self, reason: str, source: str) -> None:
+    def predicted(self, n: int) -> None:
+        self.events_predicted.inc(n)
+
+    def predict_call(self, seconds: float) -> None:
+        self.predict_stream_seconds.observe(seconds)
+
+    def learned(self, n: int, seconds: float, joined: int = 0) -> None:
+        self.learn_seconds.observe(seconds)
+        self.events_learned.inc(n)
+        if joined:
+            self.labels_joined.inc(joined)
+
+    def adopted(self, n: int) -> None:
+        self.labels_joined.inc(n)
+
+    def asked(self, labels: int) -> None:
+        self.label_requests.inc()
+        self.labels_requested.inc(labels)
+
+    def dead_letter(self, reason: str, source: str) -> None:
         self._m.dlq.labels(reason, source).inc()
 
-    def set_prequential(self, window: str, values: Mapping[str, float]) -> None:
-        for name, gauge in self._m.prequential.items():
-            v = values.get(name)
-            if v is not None:
-                gauge.labels(self.shard, window).set(float(v))
+    def drift(self, level: str, kind: str, restructure: bool) -> None:
+        self._m.drift_events.labels(self.shard, level, kind).inc()
+        if restructure:
+            self.restructures.inc()
+
+    def label_drift(self, monitor: str) -> None:
+        self._m.label_drift_events.labels(self.shard, monitor).inc()
+
+    def evicted(self, reason: str, n: int) -> None:
+        if n:
+            self._m.pending_evictions.labels(self.shard, reason).inc(n)
+
+    def batch(self, seconds: float) -> None:
+        self.batch_seconds.observe(seconds)
+
+    def waiting(self, pending: int) -> None:
+        self.pending_size.set(pending)
+
+    def scores(self, values: Mapping[str, Mapping[str, float]], budget_used: float | None) -> None:
+        for window, metrics in values.items():
+            for name, gauge in self._m.prequential.items():
+                v = metrics.get(name)
+                if v is not None:
+                    gauge.labels(self.shard, window).set(float(v))
+        if budget_used is not None:
+            self.label_budget_used.set(budget_used)
+
+    def published(
+        self,
+        seconds: float,
+        version: int,
+        n_labels: int,
+        memory_bytes: int | None,
+        n_clusters: int | None,
+    ) -> None:
+        self.publish_seconds.observe(seconds)
+        self.model_publications.inc()
+        self.model_version.set(version)
+        self.model_labels.set(n_labels)
+        if memory_bytes is not None:
+            self.model_memory.set(memory_bytes)
+        if n_clusters is not None:
+            self.clusters.set(n_clusters)
+
+    def snapshot(self, ok: bool, seconds: float = 0.0, size: int = 0) -> None:
+        self._m.snapshots.labels(self.shard, "ok" if ok else "error").inc()
+        if ok:
+            self.snapshot_seconds.observe(seconds)
+            self.snapshot_bytes.set(size)
+
+    def snapshot_age(self, seconds: float) -> None:
+        self.snapshot_age_gauge.set(seconds)

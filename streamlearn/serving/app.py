@@ -6,7 +6,7 @@ instance or a batch), ``GET /metrics`` (Prometheus), plus the OpenAPI schema at
 ``/openapi.json`` and its UI at ``/docs``.
 
 Reads only ever use the latest *published* immutable model version of a shard (see
-:mod:`streamlearn.serving.state`): no lock that learning holds is ever taken here. With several
+:mod:`streamlearn.service.published`): no lock that learning holds is ever taken here. With several
 shards in one process, a request picks one with ``?shard=``; by default the most trained one.
 """
 
@@ -19,7 +19,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -27,12 +26,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from consumers.codecs import DecodeError, FeatureEncoder, Features
 from streamlearn import __version__
-from streamlearn.base.arrays import CSR
 from streamlearn.observability.metrics import ServiceMetrics
 from streamlearn.schema import Schema
-from streamlearn.serving.state import ModelVersion, ServiceState
+from streamlearn.service.contract import DecodeError, Features
+from streamlearn.service.encoding import FeatureEncoder, stack
+from streamlearn.service.published import ModelVersion, ServiceState
 from streamlearn.settings import Settings
 
 __all__ = ["INLINE_BODY_BYTES", "ROUTES", "PredictRequest", "bind_refusal", "create_app"]
@@ -440,7 +439,7 @@ def create_app(
             except DecodeError as err:
                 where = "x" if body.instances is None else f"instances[{i}]"
                 raise HTTPException(422, f"{where}: {err.reason}: {err.message}") from None
-        X = CSR.from_rows(rows, mv.n_features) if mv.sparse else np.vstack(rows)
+        X = stack(rows, enc.schema)
         t0 = time.perf_counter()
         P = mv.model.predict_proba_many(X)
         if metrics is not None:

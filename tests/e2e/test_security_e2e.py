@@ -137,7 +137,7 @@ def test_bench_service_over_sasl_ssl(secure_kafka: SecureBroker) -> None:
         "--kafka",
         secure_kafka.bootstrap,
         "--events",
-        "2000",
+        "5000",
         "--learner",
         "br-nb",
         "--json",
@@ -146,5 +146,5 @@ def test_bench_service_over_sasl_ssl(secure_kafka: SecureBroker) -> None:
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["events"] == 2000 and result["end_to_end_events_per_second"] > 0
+    assert result["events"] == 5000 and result["end_to_end_events_per_second"] > 0
     assert result["bare_consume_events_per_second"] > 0 and result["predict_errors"] == 0

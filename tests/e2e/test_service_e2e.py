@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from streamlearn.snapshot import FORMAT_VERSION
 from tests.support.served import ROOT, Served, check_exposition, metric, warm_default_learner
 
 
@@ -66,7 +67,7 @@ def test_serve_embedded_curl_and_restart(tmp_path: Path) -> None:
     assert show.returncode == 0, show.stderr
     header = json.loads(show.stdout)
     saved = header["offsets"]["events"]
-    assert saved >= learned and header["format_version"] == 1
+    assert saved >= learned and header["format_version"] == FORMAT_VERSION
     # a restart resumes from the snapshot: the counter continues, nothing learned twice
     svc2 = Served([], env, log)
     try:

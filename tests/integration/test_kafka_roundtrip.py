@@ -11,7 +11,7 @@ import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from consumers.kafka_runner import rejoin_if_join_dropped
+from consumers.kafka_source import rejoin_if_join_dropped
 
 Message = tuple[int, int, str]  # (partition, offset, value)
 

@@ -62,7 +62,7 @@ def test_the_service_runs_over_sasl_ssl_with_only_the_documented_acls(
         svc.wait(lambda: svc.learned() >= 60, 120, "60 events learned")
     finally:
         svc.stop()
-    assert svc.runner.error is None
+    assert svc.loop.error is None
     preds = read_topic(admin, s.topic("predictions"), 60)
     assert len(preds) == 60
 
@@ -75,7 +75,7 @@ def test_the_service_runs_over_sasl_ssl_with_only_the_documented_acls(
         again.wait(lambda: again.learned() >= 70, 120, "the 10 new events learned")
     finally:
         again.stop()
-    assert again.runner.error is None
+    assert again.loop.error is None
     assert len(read_topic(admin, s.topic("predictions"), 70)) == 70
 
 
@@ -115,19 +115,19 @@ def test_a_bad_login_or_certificate_is_a_clear_error_and_not_ready(
     else:
         over["kafka_bootstrap"] = "127.0.0.1:" + secure_kafka.bootstrap.rsplit(":", 1)[1]
     s = _settings(secure_kafka, unique_prefix(), **over)
-    caplog.set_level(logging.ERROR, logger="streamlearn.kafka")
+    caplog.set_level(logging.ERROR, logger="streamlearn")
     svc = RunnerThread(s)
     t0 = time.monotonic()
     try:
         svc.wait(lambda: svc.state.reason == reason, 20, f"readiness reason {reason}")
         seconds = time.monotonic() - t0
         assert svc.state.ready() == (False, reason)
-        assert svc.thread.is_alive() and svc.runner.error is None  # retrying, not dead
+        assert svc.thread.is_alive() and svc.loop.error is None  # retrying, not dead
     finally:
         t1 = time.monotonic()
         svc.stop(timeout=60)
     assert time.monotonic() - t1 < 45  # stops while it retries: no hang
-    logged = [r.getMessage() for r in caplog.records if r.name == "streamlearn.kafka"]
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("streamlearn.")]
     assert any(words in m and secure_kafka.bootstrap.split(":")[1] in m for m in logged), logged
     assert all(s.kafka_sasl_password.get_secret_value() not in m for m in logged)
     assert seconds < 20
@@ -138,7 +138,7 @@ def test_a_missing_acl_is_a_clear_error(secure_kafka: SecureBroker) -> None:
     svc = RunnerThread(s)  # a principal without the service's ACLs
     svc.thread.join(120)
     assert not svc.thread.is_alive()
-    err = svc.runner.error
+    err = svc.loop.error
     assert getattr(err, "reason", None) == "kafka_not_authorized", repr(err)
     assert "user producer is not allowed" in str(err) and "docs/security.md" in str(err)
     assert svc.state.ready() == (False, "kafka_not_authorized")

@@ -69,7 +69,7 @@ def test_events_are_predicted_and_learned(
         svc.wait(lambda: svc.state.model("0").version == 120, what="published version 120")
     finally:
         svc.stop()
-    assert svc.runner.error is None
+    assert svc.loop.error is None
     # the final snapshot is in the compacted topic, with the next offset
     from kafka import KafkaProducer
 
@@ -123,7 +123,7 @@ def test_late_labels_and_dead_letters(kafka_bootstrap: str, prefix: str) -> None
         assert h[b"wrong_dimensions"]["source_offset"] == b"30"
         assert h[b"wrong_dimensions"]["source_partition"] == b"0"
         np.testing.assert_array_equal(
-            svc.runner.shards[0].learner.sum1, twin(X, Y, range(0, 30, 2)).sum1
+            svc.loop.shards["0"].learner.sum1, twin(X, Y, range(0, 30, 2)).sum1
         )
     finally:
         svc.stop()
@@ -152,7 +152,7 @@ def test_restart_resumes_from_the_snapshot(kafka_bootstrap: str, prefix: str, cr
             "streamlearn_snapshot_restores_total", shard="0", outcome="restored"
         )
         assert restored == 1
-        proc = second.runner.shards[0]
+        proc = second.loop.shards["0"]
         assert proc.learner.rows == 400
         np.testing.assert_array_equal(proc.learner.sum1, twin(X, Y, range(400)).sum1)
         preds = read_topic(kafka_bootstrap, s.topic("predictions"), 400 + (50 if crash else 0))
@@ -171,16 +171,16 @@ def test_two_replicas_split_the_partitions(kafka_bootstrap: str, prefix: str) ->
     a = RunnerThread(s)
     b = None
     try:
-        a.wait(lambda: a.state.ready()[0] and len(a.runner.shards) == 2, what="A holds 2 shards")
+        a.wait(lambda: a.state.ready()[0] and len(a.loop.shards) == 2, what="A holds 2 shards")
         for p in (0, 1):
             produce(kafka_bootstrap, s.topic("events"), recs[p:200:2], partition=p)
         a.wait(lambda: a.learned() == 200, what="A learned 200")
         b = RunnerThread(s)
-        b.wait(lambda: len(b.runner.shards) == 1, what="B holds a shard")
-        a.wait(lambda: len(a.runner.shards) == 1 and a.state.ready()[0], what="A keeps one shard")
-        assert set(a.runner.shards) | set(b.runner.shards) == {0, 1}
+        b.wait(lambda: len(b.loop.shards) == 1, what="B holds a shard")
+        a.wait(lambda: len(a.loop.shards) == 1 and a.state.ready()[0], what="A keeps one shard")
+        assert set(a.loop.shards) | set(b.loop.shards) == {"0", "1"}
         # B restored its shard from A's snapshot taken at revocation
-        pb = next(iter(b.runner.shards))
+        pb = next(iter(b.loop.shards))
         assert (
             b.sample("streamlearn_snapshot_restores_total", shard=str(pb), outcome="restored") == 1
         )
@@ -189,9 +189,11 @@ def test_two_replicas_split_the_partitions(kafka_bootstrap: str, prefix: str) ->
         both = lambda: a.learned() + b.learned()  # noqa: E731
         a.wait(lambda: both() == 400, what="400 learned in all")
         for svc in (a, b):
-            for p, proc in svc.runner.shards.items():
+            for p, proc in svc.loop.shards.items():
                 assert proc.learner.rows == 200  # each partition's 200 events, once
-                np.testing.assert_array_equal(proc.learner.sum1, twin(X, Y, range(p, 400, 2)).sum1)
+                np.testing.assert_array_equal(
+                    proc.learner.sum1, twin(X, Y, range(int(p), 400, 2)).sum1
+                )
                 assert svc.state.model(str(p)) is not None
             other = b if svc is a else a
             assert set(svc.state.models).isdisjoint(other.state.models)
@@ -244,10 +246,10 @@ def test_a_short_poll_timeout_still_gets_the_shards(
     s = kafka_settings(kafka_bootstrap, prefix, poll_timeout_ms=poll_timeout_ms)
     svc = RunnerThread(s)
     try:
-        svc.wait(lambda: 0 in svc.runner.shards, timeout=30, what="shard 0 assigned")
+        svc.wait(lambda: "0" in svc.loop.shards, timeout=30, what="shard 0 assigned")
         recs, X, Y = stream(20)
         produce(kafka_bootstrap, s.topic("events"), recs)
         svc.wait(lambda: svc.learned() == 20, what="20 learned")
     finally:
         svc.stop()
-    assert svc.runner.error is None
+    assert svc.loop.error is None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.output import OutputError
 from consumers.snapshots import KafkaSnapshotStore
+from streamlearn.service.contract import OutputError
 from tests.support.kafka import create_topic
 from tests.support.service import (
     RunnerThread,
@@ -37,9 +37,9 @@ def test_refused_outputs_stop_the_runner_without_a_commit(
         )
         svc.thread.join(120)
         assert not svc.thread.is_alive(), "the runner went on despite lost outputs"
-        assert isinstance(svc.runner.error, OutputError), svc.runner.error
+        assert isinstance(svc.loop.error, OutputError), svc.loop.error
     finally:
-        svc.runner.stop()
+        svc.loop.stop()
         svc.thread.join(30)
     # nothing committed, no snapshot: a restart replays every event
     c = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=s.group_id)

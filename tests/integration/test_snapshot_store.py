@@ -105,8 +105,8 @@ def test_a_forged_snapshot_in_the_topic_is_refused_and_runs_nothing(
             store.save(0, blob)  # the attacker writes like the service does
             svc = RunnerThread(s)
             svc.thread.join(120)
-            assert isinstance(svc.runner.error, SnapshotError), repr(svc.runner.error)
-            assert shard_key(s, 0) in str(svc.runner.error) and words in str(svc.runner.error)
+            assert isinstance(svc.loop.error, SnapshotError), repr(svc.loop.error)
+            assert shard_key(s, 0) in str(svc.loop.error) and words in str(svc.loop.error)
             assert svc.state.ready() == (False, "snapshot_refused")
             assert svc.sample("streamlearn_snapshot_restores_total", shard="0", outcome="refused")
             assert not target.exists()

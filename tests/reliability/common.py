@@ -1,7 +1,7 @@
 """Shared pieces of the reliability tests and scripts: streams, the reference run, topics, brokers.
 
 The reference ("uninterrupted") run feeds the very same raw records, in the same order, through
-the service's own :class:`~consumers.processor.ShardProcessor` in this process, with no Kafka and
+the service's own :class:`~streamlearn.service.shard.Shard` in this process, with no Kafka and
 no interruption. Its outputs (prediction records, byte for byte) and its final model are what a
 service that crashed and restarted any number of times must reproduce exactly.
 """
@@ -107,13 +107,14 @@ def reference_run(
     batch: int = 2000,
     keys: list[bytes | None] | None = None,
 ) -> tuple[Any, dict[int, bytes], list[Any]]:
-    """The uninterrupted run: every record, in order, through one ShardProcessor.
+    """The uninterrupted run: every record, in order, through one shard.
 
-    Returns (the processor, prediction record value by offset, every output record).
+    Returns (the shard, prediction record value by offset, every output record).
     """
-    from consumers.processor import Record, ShardProcessor
+    from streamlearn.service.shard import InRecord as Record
+    from streamlearn.service.shard import Shard
 
-    proc = ShardProcessor.new("0", settings)
+    proc = Shard.new("0", settings)
     preds: dict[int, bytes] = {}
     outputs: list[Any] = []
     for a in range(0, len(values), batch):

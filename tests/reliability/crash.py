@@ -6,7 +6,7 @@ service at once — at planned points and restarted each time:
 
 - ``time`` kills: when the exported learned counter reaches a random target (the learning process
   is then predicting and learning a batch, or encoding/handing over outputs);
-- fault-point kills (:mod:`consumers.faults`): the learning process pauses at a chosen step of a
+- fault-point kills (:mod:`streamlearn.service.faults`): the learning process pauses at a chosen step of a
   checkpoint and is killed there — ``batch`` (a batch learned, its outputs not handed over),
   ``snapshot-flushed`` (outputs acknowledged, snapshot not written), ``snapshot-partial`` (half
   of the snapshot's chunks written, no manifest: a torn snapshot), ``snapshot-manifest`` (the

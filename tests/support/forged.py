@@ -46,7 +46,7 @@ def forged(
 ) -> bytes:
     """A snapshot with a well-formed header (checksum right) around ``payload``.
 
-    ``key_id=None``: unsigned (format 1, no MAC). Otherwise the header names ``key_id`` and
+    ``key_id=None``: unsigned (format 2, the last unsigned one; no MAC). Otherwise the header names ``key_id`` and
     ``mac`` follows the payload (``b""`` for none).
     """
     keys = keys or SnapshotKeys.parse("x" * 32)
@@ -54,7 +54,7 @@ def forged(
     d.update(payload_sha256=hashlib.sha256(payload).hexdigest(), payload_bytes=len(payload))
     if key_id is None:
         d.pop("key_id")
-        d["format_version"] = 1
+        d["format_version"] = 2
     else:
         d["key_id"] = key_id
     return snapshot._pack(d, payload) + (mac if mac is not None else b"")

@@ -1,4 +1,4 @@
-"""Naive prequential multi-label metrics (recomputed from every stored row) for service tests."""
+"""Naive prequential multi-label metrics (recomputed from stored rows) for service tests."""
 
 from __future__ import annotations
 
@@ -30,37 +30,3 @@ def metric_values(Y: np.ndarray, P: np.ndarray) -> dict[str, float]:
         "subset_accuracy": float((Y == P).all(axis=1).mean()),
         "hamming_loss": float((Y != P).mean()),
     }
-
-
-class NaiveMetrics:
-    def __init__(self, n_labels: int, window: int | None = None) -> None:
-        self.n_labels = n_labels
-        self.window = window
-        self.Y: list[np.ndarray] = []
-        self.P: list[np.ndarray] = []
-
-    def grow(self, n: int) -> None:
-        self.Y = [np.pad(r, (0, n - len(r))) for r in self.Y]
-        self.P = [np.pad(r, (0, n - len(r))) for r in self.P]
-        self.n_labels = n
-
-    def update_many(self, Y: np.ndarray, P: np.ndarray) -> None:
-        for y, p in zip(Y, P):
-            self.Y.append(np.asarray(y, dtype=np.uint8))
-            self.P.append(np.asarray(p, dtype=np.uint8))
-        if self.window is not None:
-            self.Y = self.Y[-self.window :]
-            self.P = self.P[-self.window :]
-
-    def to_dict(self) -> dict[str, float]:
-        if not self.Y:
-            return {}
-        return metric_values(np.vstack(self.Y), np.vstack(self.P))
-
-
-class NaiveWindowed(NaiveMetrics):
-    def __init__(self, window: int, n_labels: int) -> None:
-        super().__init__(n_labels, window)
-
-
-CLASSES = (NaiveMetrics, NaiveWindowed)

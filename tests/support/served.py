@@ -44,8 +44,8 @@ def free_port() -> int:
 
 def learner_env() -> dict[str, str]:
     """The default learner when this build has one of auto's; else the tests' tiny learner."""
-    from consumers.processor import AUTO_LEARNERS
     from streamlearn.multilabel import available_learners
+    from streamlearn.service.learners import AUTO_LEARNERS
 
     if set(AUTO_LEARNERS) & set(available_learners()):
         return {}

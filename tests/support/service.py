@@ -11,9 +11,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from consumers.kafka_runner import KafkaRunner
+from consumers.kafka_source import kafka_loop
 from streamlearn.observability.metrics import ServiceMetrics
-from streamlearn.serving.state import ServiceState
+from streamlearn.service.published import ServiceState
 from streamlearn.settings import TOPIC_KINDS, Settings
 from tests.support.kafka import Kafka, client_args
 
@@ -52,20 +52,21 @@ def kafka_settings(bootstrap: str, prefix: str, **kw: Any) -> Settings:
 
 
 class RunnerThread:
-    """A KafkaRunner in a thread, with its own state and metrics (one service replica)."""
+    """The Kafka-mode service loop in a thread, with its own state and metrics (one service
+    replica)."""
 
     def __init__(self, settings: Settings, hook: Any = None) -> None:
         self.metrics = ServiceMetrics(CollectorRegistry())
         self.state = ServiceState(mode="kafka")
-        self.runner = KafkaRunner(settings, self.state, self.metrics, hook=hook)
+        self.loop = kafka_loop(settings, self.state, self.metrics, hook=hook)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         try:
-            self.runner.run()
+            self.loop.run()
         except BaseException:
-            pass  # kept in runner.error
+            pass  # kept in loop.error
 
     def sample(self, name: str, **labels: str) -> float:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
@@ -82,17 +83,17 @@ class RunnerThread:
     def wait(self, cond: Callable[[], bool], timeout: float = 180.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.runner.error is not None:
-                raise AssertionError(f"runner failed: {self.runner.error!r}")
+            if self.loop.error is not None:
+                raise AssertionError(f"loop failed: {self.loop.error!r}")
             if cond():
                 return
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what or cond}")
 
     def stop(self, final_snapshot: bool = True, timeout: float = 60.0) -> None:
-        self.runner.stop(final_snapshot=final_snapshot)
+        self.loop.stop(final_snapshot=final_snapshot)
         self.thread.join(timeout)
-        assert not self.thread.is_alive(), "runner did not stop"
+        assert not self.thread.is_alive(), "loop did not stop"
 
 
 def produce(

@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from consumers.processor import ShardProcessor
 from streamlearn.observability.metrics import ServiceMetrics
+from streamlearn.service.published import ServiceState
+from streamlearn.service.shard import Shard
 from streamlearn.serving.app import INLINE_BODY_BYTES, bind_refusal, create_app
-from streamlearn.serving.state import ServiceState
 from streamlearn.settings import Settings
 from tests.unit.test_service_http import events, settings
 
@@ -116,9 +116,9 @@ class _Gate:
 def test_a_large_batch_runs_off_the_event_loop(route: str) -> None:
     st = settings()
     state = ServiceState()
-    proc = ShardProcessor.new("0", st, service=state)
+    proc = Shard.new("0", st, readers=state)
     proc.process(events(30))
-    mv = proc.publish()
+    mv = proc.maybe_publish(force=True)
     gated = _Gate(mv.model)
     object.__setattr__(mv, "model", gated)
     client = TestClient(create_app(state, st))

@@ -1,4 +1,4 @@
-"""The test-only fault points of the learning process (consumers/faults.py)."""
+"""The test-only fault points of the learning process (streamlearn/service/faults.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers import faults
+from streamlearn.service import faults
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from consumers.processor import Record, ShardProcessor
 from streamlearn.observability.metrics import ServiceMetrics
+from streamlearn.service.published import ServiceState
+from streamlearn.service.shard import InRecord as Record
+from streamlearn.service.shard import Shard
 from streamlearn.serving.app import create_app
-from streamlearn.serving.state import ServiceState
 from streamlearn.settings import Settings
 
 LEARNER = "tests.support.learners:CentroidLearner"
@@ -45,9 +46,9 @@ def service():
     st = settings()
     state = ServiceState()
     metrics = ServiceMetrics(CollectorRegistry())
-    proc = ShardProcessor.new("0", st, metrics=metrics.shard("0"), service=state)
+    proc = Shard.new("0", st, recorder=metrics.shard("0"), readers=state)
     proc.process(events(50))
-    proc.publish()
+    proc.maybe_publish(force=True)
     state.restored = state.connected = True
     client = TestClient(create_app(state, st, metrics=metrics))
     return client, proc, state, metrics
@@ -144,9 +145,9 @@ def test_request_limits() -> None:
     st = settings(max_request_bytes=2048, predict_batch_limit=3)
     state = ServiceState()
     metrics = ServiceMetrics(CollectorRegistry())
-    proc = ShardProcessor.new("0", st, service=state)
+    proc = Shard.new("0", st, readers=state)
     proc.process(events(5))
-    proc.publish()
+    proc.maybe_publish(force=True)
     client = TestClient(create_app(state, st, metrics=metrics))
     r = client.post("/v1/predict", json={"instances": [[1, 2, 3, 4]] * 4})
     assert r.status_code == 413 and "limit 3" in r.text
@@ -174,9 +175,9 @@ def test_request_limits() -> None:
 def test_bearer_token() -> None:
     st = settings(api_token="s3cret-token-0123")
     state = ServiceState()
-    proc = ShardProcessor.new("0", st, service=state)
+    proc = Shard.new("0", st, readers=state)
     proc.process(events(5))
-    proc.publish()
+    proc.maybe_publish(force=True)
     client = TestClient(create_app(state, st))
     for method, path, kw in [
         ("get", "/v1/model", {}),
@@ -232,7 +233,7 @@ def test_reads_use_immutable_versions_while_learning(service) -> None:
             while not stop.is_set() and off < 3000:
                 proc.process(events(10, start=off, seed=off))
                 off += 10
-                proc.publish()
+                proc.maybe_publish(force=True)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -252,7 +253,7 @@ def test_reads_use_immutable_versions_while_learning(service) -> None:
     for v in versions:  # one version always answers the same
         assert all(p == seen[v][0] for p in seen[v])
     # and it answers what a model that learned exactly v events answers
-    replay = ShardProcessor.new("0", settings())
+    replay = Shard.new("0", settings())
     replay.process(events(50))
     done = 50
     for v in versions:
@@ -278,9 +279,9 @@ def test_predict_fast_path_answers_as_the_route_does(token) -> None:
     st = settings(api_token=token)
     state = ServiceState()
     metrics = ServiceMetrics(CollectorRegistry())
-    proc = ShardProcessor.new("0", st, service=state)
+    proc = Shard.new("0", st, readers=state)
     proc.process(events(20))
-    proc.publish()
+    proc.maybe_publish(force=True)
     app = create_app(state, st, metrics=metrics)
     client = TestClient(app)
     answer = _fast_answer(app)

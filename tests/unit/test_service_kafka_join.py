@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from consumers.kafka_runner import rejoin_if_join_dropped
+from consumers.kafka_source import rejoin_if_join_dropped
 
 
 class Coordinator:

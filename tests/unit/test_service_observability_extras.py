@@ -1,5 +1,5 @@
 """What the dashboards and alerts rely on beyond the metric definitions: counters whose label
-values are known exist at 0 from the start, the embedded runner exports a consumer lag, the
+values are known exist at 0 from the start, the embedded mode exports a consumer lag, the
 synthetic stream can be replayed into Kafka, and the kernels can be compiled ahead of time."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from itertools import islice
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from consumers.codecs import REASONS
-from consumers.embedded import EVENTS_TOPIC, EmbeddedRunner, EmbeddedSource, synthetic_source
+from consumers.embedded import EVENTS_TOPIC, EmbeddedStream, embedded_loop, synthetic_stream
 from consumers.replay import synthetic_records
 from streamlearn.observability.metrics import ServiceMetrics
 from streamlearn.schema import Schema
-from streamlearn.serving.state import ServiceState
+from streamlearn.service.contract import REASONS
+from streamlearn.service.published import ServiceState
 from streamlearn.settings import Settings
 from tests.support.served import ROOT
 
@@ -69,7 +69,7 @@ def test_init_dlq_exports_every_reason_and_source_at_zero() -> None:
     assert {dict(k)["source"] for k in dlq} == {"events", "labels"}
 
 
-def _slow_source(per_row: float) -> EmbeddedSource:
+def _slow_source(per_row: float) -> EmbeddedStream:
     """An endless stream that yields at most 1 / per_row rows a second."""
     schema = Schema(features=["a", "b"], labels=["p", "q"])
 
@@ -80,7 +80,7 @@ def _slow_source(per_row: float) -> EmbeddedSource:
             yield np.array([i % 3, 1.0]), np.array([i % 2, 1], dtype=np.uint8)
             i += 1
 
-    return EmbeddedSource("slow", schema, rows)
+    return EmbeddedStream("slow", schema, rows)
 
 
 def _lag(m: ServiceMetrics) -> float | None:
@@ -95,7 +95,7 @@ def test_embedded_consumer_lag_grows_when_the_source_cannot_keep_up_with_the_rat
     # the source delivers at most ~500 rows/s, the schedule asks for 5000/s
     settings = Settings(learner=LEARNER, snapshot_dir=tmp_path, rate=5000, poll_max_records=50)
     m = ServiceMetrics(CollectorRegistry())
-    runner = EmbeddedRunner(settings, ServiceState(), m, source=_slow_source(0.002))
+    runner = embedded_loop(settings, ServiceState(), m, stream=_slow_source(0.002))
     t = threading.Thread(target=runner.run)
     t.start()
     try:
@@ -123,13 +123,13 @@ def test_embedded_consumer_lag_is_zero_without_a_rate(tmp_path) -> None:
         for i in range(start, 200):
             yield np.array([float(i)]), np.array([i % 2], dtype=np.uint8)
 
-    EmbeddedRunner(settings, ServiceState(), m, source=EmbeddedSource("x", schema, rows)).run()
+    embedded_loop(settings, ServiceState(), m, stream=EmbeddedStream("x", schema, rows)).run()
     assert _lag(m) == 0.0
 
 
 def test_synthetic_records_are_the_embedded_stream() -> None:
     settings = Settings(synth_features=5, synth_labels=4, synth_groups=2, synth_drift_every=50)
-    source = synthetic_source(settings)
+    source = synthetic_stream(settings)
     want = list(islice(source.rows(0), 120))
     got = list(islice(synthetic_records(settings, id_prefix="s-"), 120))
     labels = list(source.schema.labels)

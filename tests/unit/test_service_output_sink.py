@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from consumers import messages as msg
 from consumers import output
 from consumers.output import OutputError, ProcessSink
 
@@ -17,11 +18,11 @@ from consumers.output import OutputError, ProcessSink
 class _FakeChild:
     """The pipes of a child process whose answers are written in advance."""
 
-    def __init__(self, answers: list[tuple]) -> None:
+    def __init__(self, answers: list[msg.OutputFlushed]) -> None:
         r, w = os.pipe()
         self._w = os.fdopen(w, "wb")  # kept open: a live child that has not answered yet
         for a in answers:
-            output._write(self._w, a)
+            msg.write(self._w, a)
         self.stdout = os.fdopen(r, "rb", buffering=0)
         self.stdin = io.BytesIO()
 
@@ -29,7 +30,7 @@ class _FakeChild:
         return None
 
 
-def _sink(answers: list[tuple]) -> ProcessSink:
+def _sink(answers: list[msg.OutputFlushed]) -> ProcessSink:
     sink = object.__new__(ProcessSink)
     sink._proc = _FakeChild(answers)  # type: ignore[assignment]
     sink._out = sink._proc.stdout
@@ -39,7 +40,7 @@ def _sink(answers: list[tuple]) -> ProcessSink:
 
 
 def test_flush_pairs_each_flush_with_its_own_answer() -> None:
-    sink = _sink([("flushed", 1, 0, True), ("flushed", 2, 0, True)])
+    sink = _sink([msg.OutputFlushed(1, 0, True), msg.OutputFlushed(2, 0, True)])
     sink.flush(timeout=1)
     sink.flush(timeout=1)
     assert sink._seq == 2 and sink.errors == 0
@@ -47,21 +48,21 @@ def test_flush_pairs_each_flush_with_its_own_answer() -> None:
 
 def test_a_late_answer_to_an_abandoned_flush_is_skipped_and_its_errors_kept() -> None:
     # flush 1 timed out here; its answer (3 refused records) comes before flush 2's
-    sink = _sink([("flushed", 1, 3, False), ("flushed", 2, 3, True)])
+    sink = _sink([msg.OutputFlushed(1, 3, False), msg.OutputFlushed(2, 3, True)])
     sink._seq = 1
     sink.flush(timeout=1)
     assert sink.errors == 3  # the caller stops before committing past refused records
 
 
 def test_an_incomplete_flush_raises_with_the_errors_counted() -> None:
-    sink = _sink([("flushed", 1, 7, False)])
+    sink = _sink([msg.OutputFlushed(1, 7, False)])
     with pytest.raises(OutputError, match="not acknowledged"):
         sink.flush(timeout=1)
     assert sink.errors == 7
 
 
 def test_no_answer_in_time_raises() -> None:
-    sink = _sink([("flushed", 1, 0, True)])  # only the answer to an abandoned flush
+    sink = _sink([msg.OutputFlushed(1, 0, True)])  # only the answer to an abandoned flush
     sink._seq = 1
     with pytest.raises(OutputError, match="did not answer"):
         sink.flush(timeout=0.05)  # waits timeout + 5 s in all
@@ -82,13 +83,13 @@ class _Trickle(io.RawIOBase):
 
 def test_read_assembles_a_message_from_short_reads_and_stops_at_the_end() -> None:
     buf = io.BytesIO()
-    output._write(buf, ("flushed", 9, 2, True))
-    output._write(buf, {"x": list(range(50))})
+    msg.write(buf, msg.OutputFlushed(9, 2, True))
+    msg.write(buf, {"x": list(range(50))})
     f = _Trickle(buf.getvalue())
-    assert output._read(f) == ("flushed", 9, 2, True)
-    assert output._read(f) == {"x": list(range(50))}
+    assert msg.read(f) == msg.OutputFlushed(9, 2, True)
+    assert msg.read(f) == {"x": list(range(50))}
     with pytest.raises(EOFError):
-        output._read(f)
+        msg.read(f)
 
 
 class _LateFuture:

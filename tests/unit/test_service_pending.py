@@ -7,7 +7,7 @@ import pickle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.pending import PendingStore
+from streamlearn.service.join import PendingStore
 
 
 class NaivePending:

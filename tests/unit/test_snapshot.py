@@ -68,6 +68,12 @@ def test_older_format_without_migration_is_refused() -> None:
         snapshot.loads(blob, KEYS, migrations={})
 
 
+def test_a_format_1_snapshot_of_the_old_service_is_refused_with_what_to_do() -> None:
+    blob = _rewrite(snapshot.dumps([1], KEYS, learner="t", shard="0", offsets={}), format_version=1)
+    with pytest.raises(SnapshotError, match=r"format 1 .*start the shard from scratch"):
+        snapshot.loads(blob, KEYS)
+
+
 def test_older_format_is_migrated_step_by_step() -> None:
     # format 0 (hypothetical): the payload was a pickled (model, offsets) pair and the header
     # had no offsets; the migration moves the offsets into the header.
@@ -94,8 +100,12 @@ def test_older_format_is_migrated_step_by_step() -> None:
         header.setdefault("meta", {})
         return header, pickle.dumps(model)
 
-    snap = snapshot.loads(blob, KEYS, migrations={**snapshot.MIGRATIONS, 0: v0_to_v1})
-    assert calls == [0]
+    def v1_to_v2(header: dict, payload: bytes) -> tuple[dict, bytes]:
+        calls.append(header["format_version"])
+        return header, payload
+
+    snap = snapshot.loads(blob, KEYS, migrations={**snapshot.MIGRATIONS, 0: v0_to_v1, 1: v1_to_v2})
+    assert calls == [0, 1]
     assert snap.state == {"w": [1.0]} and snap.header.offsets == {"events": 9}
     assert snap.header.format_version == FORMAT_VERSION
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from consumers.processor import Record, ShardProcessor
 from streamlearn import snapshot
+from streamlearn.service.shard import InRecord as Record
+from streamlearn.service.shard import Shard
 from streamlearn.settings import Settings
 from streamlearn.snapshot import SnapshotError, SnapshotKeys
 from tests.support.forged import forged, payloads
@@ -89,7 +90,7 @@ def test_the_unpickler_refuses_what_a_shard_state_is_not_made_of(tmp_path: Path,
         module, name, args = {
             "builtins.eval": ("builtins", "eval", (f"open({str(target)!r}, 'w')",)),
             "a service function": (
-                "consumers.processor",
+                "streamlearn.service.learners",
                 "make_service_learner",
                 ("os:system", {"command": f"touch {target}"}),
             ),
@@ -148,7 +149,7 @@ def test_real_shard_states_pass_the_restricted_unpickler(
     tmp_path: Path, learner: str, active: str | None
 ) -> None:
     s = Settings(learner=learner, active_learning=active, snapshot_keys=KEY, snapshot_dir=tmp_path)
-    proc = ShardProcessor.new("0", s)
+    proc = Shard.new("0", s)
     rng = np.random.default_rng(0)
     recs = []
     for i in range(400):
@@ -157,7 +158,7 @@ def test_real_shard_states_pass_the_restricted_unpickler(
             body["labels"] = [f"l{j}" for j in range(5) if rng.random() < 0.35]
         recs.append(_rec(i, body))
     proc.process(recs[:300])
-    restored = ShardProcessor.from_snapshot(proc.snapshot(), s)
+    restored = Shard.restore(proc.snapshot(), s)
     # the restored shard goes on exactly like the original
     a, b = proc.process(recs[300:]), restored.process(recs[300:])
     assert [r[2] for r in a] == [r[2] for r in b]
@@ -168,7 +169,7 @@ def test_a_custom_learner_needs_its_module_trusted(tmp_path: Path) -> None:
     s = Settings(
         learner="tests.support.learners:CentroidLearner", snapshot_keys=KEY, snapshot_dir=tmp_path
     )
-    proc = ShardProcessor.new("0", s)
+    proc = Shard.new("0", s)
     proc.process([_rec(i, {"id": str(i), "x": [i, 1.0], "labels": ["a"]}) for i in range(5)])
     assert s.trusted_modules() == ("tests",)
     with pytest.raises(SnapshotError, match="tests.support.learners.CentroidLearner"):
@@ -231,16 +232,16 @@ def test_snapshot_show_verifies_and_sign_adopts_a_trusted_unsigned_file(tmp_path
     assert shown["source"].endswith("good.snap") and shown["verified"] is True
     assert not target.exists()
 
-    # an unsigned (format 1) snapshot of a trusted older version: refused, then signed
+    # an unsigned (format 2) snapshot of a trusted older version: refused, then signed
     hdr = snapshot.read_header(good.read_bytes()).to_dict()
     hdr.pop("key_id")
-    hdr["format_version"] = 1
+    hdr["format_version"] = 2
     payload = pickle.dumps({"w": 1}, protocol=5)
     old = tmp_path / "old" / "s.snap"
     old.parent.mkdir()
     old.write_bytes(snapshot._pack(hdr, payload))
     out = _cli("snapshot", "show", str(old), env=env)
-    assert out.returncode == 1 and "unsigned snapshot (format 1" in out.stderr
+    assert out.returncode == 1 and "unsigned snapshot (format 2" in out.stderr
     out = _cli("snapshot", "sign", str(old), env=env)
     assert out.returncode == 0, out.stderr
     snap = snapshot.loads(old.read_bytes(), KEYS)
@@ -253,14 +254,14 @@ def test_the_embedded_service_refuses_a_forged_snapshot_file(tmp_path: Path) -> 
     """The directory store: a real service run, a real forged file, nothing executed."""
     from prometheus_client import CollectorRegistry
 
-    from consumers.embedded import EmbeddedRunner
+    from consumers.embedded import embedded_loop
     from streamlearn.observability.metrics import ServiceMetrics
-    from streamlearn.serving.state import ServiceState
+    from streamlearn.service.published import ServiceState
     from streamlearn.snapshot import LocalSnapshotStore
     from tests.unit.test_service_embedded import LEARNER, source
 
     s = Settings(learner=LEARNER, snapshot_dir=tmp_path / "snaps", rate=0, snapshot_keys=KEY)
-    EmbeddedRunner(s, ServiceState(), None, source=source(50)).run()  # a genuine snapshot
+    embedded_loop(s, ServiceState(), None, stream=source(50)).run()  # a genuine snapshot
     store = LocalSnapshotStore(tmp_path / "snaps")
     (key,) = store.keys()
     genuine = store.load(key)
@@ -271,15 +272,25 @@ def test_the_embedded_service_refuses_a_forged_snapshot_file(tmp_path: Path) -> 
     ):
         store.save(key, bad)
         metrics = ServiceMetrics(CollectorRegistry())
-        runner = EmbeddedRunner(s, ServiceState(), metrics, source=source(100))
+        state = ServiceState()
+        loop = embedded_loop(s, state, metrics, stream=source(100))
         with pytest.raises(SnapshotError, match=rf"{key}.snap: .*(unsigned|signature).*move"):
-            runner.run()
+            loop.run()
         assert not target.exists()
+        assert state.ready() == (False, "snapshot_refused")
         refused = metrics.registry.get_sample_value(
             "streamlearn_snapshot_restores_total", {"shard": "0", "outcome": "refused"}
         )
         assert refused == 1
     store.save(key, genuine)  # the genuine one restores again
-    runner = EmbeddedRunner(s, ServiceState(), None, source=source(100))
-    runner.run()
-    assert runner.processor.state.counts["events_consumed"] == 100
+    loop = embedded_loop(s, ServiceState(), None, stream=source(100))
+    loop.run()
+    assert loop.shards["0"].state.counts["events_consumed"] == 100
+
+
+def test_a_format_1_snapshot_is_refused_as_too_old_not_offered_for_signing() -> None:
+    blob = forged(pickle.dumps([1]), key_id=None, mac=None)
+    hdr, rest = snapshot._split(blob)
+    hdr["format_version"] = 1  # streamlearn 0.1's consumers.processor state: no migration
+    with pytest.raises(SnapshotError, match="format 1 .*no longer supported.*start the shard"):
+        snapshot.loads(snapshot._pack(hdr, bytes(rest)), KEYS)

@@ -2,7 +2,7 @@
 
 The reliability suite (tests/reliability/) kills the service with SIGKILL at chosen steps of a
 checkpoint to prove that a crash anywhere loses nothing and learns nothing twice. Timing alone
-rarely lands inside a snapshot write, so the runner marks its steps with :func:`point`. Nothing
+rarely lands inside a snapshot write, so the loop marks its steps with :func:`point`. Nothing
 happens unless the environment arms a point:
 
 ``STREAMLEARN_FAULT_PAUSE=<point>[:<n>]``
@@ -11,7 +11,8 @@ happens unless the environment arms a point:
     ``STREAMLEARN_FAULT_SECONDS`` (default 600) — the test kills it meanwhile. A pause that is
     not killed simply ends and the service continues unchanged.
 
-Points (in the order of one checkpoint, see :mod:`consumers.kafka_runner`):
+Points (in the order of one checkpoint, see :mod:`streamlearn.service.loop` and the Kafka
+snapshot store :mod:`consumers.snapshots`):
 
 ``batch``
     a polled batch was processed (predicted and learned) and its outputs not yet handed over;

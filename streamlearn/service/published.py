@@ -1,9 +1,9 @@
 """What the learning loop shares with the HTTP readers: immutable model versions and status.
 
-The learning thread owns the live models. Every few events (or milliseconds) it *publishes* a
-private copy of a shard's model as a :class:`ModelVersion`; readers only ever see published
-versions. Publishing swaps one dict reference, so a reader never takes a lock that learning
-holds and never sees a model half-way through an update.
+The learning thread owns the live models. Every few events (or milliseconds) a shard's
+:class:`Publisher` *publishes* a private copy of its model as a :class:`ModelVersion`; readers
+only ever see published versions. Publishing swaps one dict reference, so a reader never takes
+a lock that learning holds and never sees a model half-way through an update.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["READY_REASONS", "ModelVersion", "ServiceState"]
+if TYPE_CHECKING:  # pragma: no cover
+    from streamlearn.service.state import ShardState
+
+__all__ = ["READY_REASONS", "ModelVersion", "Publisher", "ServiceState"]
 
 #: Why a service is (not) ready: the ``reason`` of ``/ready``, a code from this set and never
-#: free text (the log says more). Kafka connection codes come from :mod:`consumers.kafka_config`.
+#: free text (the log says more). The Kafka connection codes are set by consumers.kafka_config.
 READY_REASONS: frozenset[str] = frozenset(
     {
         "ready",
@@ -143,7 +146,7 @@ class ServiceState:
 
     # -- writers (the learning thread)
     def publish_model(self, meta: dict[str, Any], learner: Any) -> ModelVersion:
-        """Publish a copy of the live ``learner`` (see ``ShardProcessor.publish``)."""
+        """Publish a copy of the live ``learner`` (see :meth:`Publisher.publish`)."""
         mv = ModelVersion.copy_of(meta, learner)
         self.publish(mv)
         return mv
@@ -162,3 +165,69 @@ class ServiceState:
             new = dict(self._models)
             new.pop(shard, None)
             self._models = MappingProxyType(new)
+
+
+class Publisher:
+    """Publishes a shard's model to the readers every ``every_events`` instances learned or
+    ``interval_ms`` milliseconds (if it changed), and on demand.
+
+    ``on_publish(version, seconds)`` is told of each publication (metrics).
+    """
+
+    def __init__(
+        self,
+        state: ShardState,
+        readers: ServiceState | None,
+        every_events: int,
+        interval_ms: float,
+        clock: Any = time.time,
+    ) -> None:
+        self.state = state
+        self.readers = readers
+        self.every_events = every_events
+        self.interval_ms = interval_ms
+        self.clock = clock
+        self.last: ModelVersion | None = None
+        self._last_time = 0.0
+
+    def maybe_publish(self, force: bool = False) -> ModelVersion | None:
+        """Publish if enough events or time went by since the last publication."""
+        v = self.state.version
+        now = self.clock()
+        last = self.last
+        if not force and last is not None:
+            if v == last.version:
+                return None
+            if (
+                v - last.version < self.every_events
+                and (now - self._last_time) * 1000.0 < self.interval_ms
+            ):
+                return None
+        return self.publish(now)
+
+    def publish(self, now: float | None = None) -> ModelVersion:
+        """Hand an immutable copy of the model to the readers."""
+        st = self.state
+        description: dict[str, Any] = {}
+        if st.learner is not None:
+            description = st.learner.describe()
+        schema = st.schema
+        meta = {
+            "shard": st.shard,
+            "version": st.version,
+            "learner": st.learner_name,
+            "labels": tuple(str(x) for x in (schema.labels if schema else ())),
+            "features": tuple(str(x) for x in (schema.features if schema else ())),
+            "sparse": bool(schema.sparse) if schema else False,
+            "description": description,
+            "offsets": dict(st.offsets),
+            "instances_seen": int(st.learner.n_samples_seen) if st.learner is not None else 0,
+        }
+        # the readers copy the live learner (pickle) before this returns
+        if self.readers is not None:
+            mv = self.readers.publish_model(meta, st.learner)
+        else:
+            mv = ModelVersion.copy_of(meta, st.learner)
+        self.last = mv
+        self._last_time = self.clock() if now is None else now
+        return mv

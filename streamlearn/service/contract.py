@@ -1,39 +1,47 @@
-"""The event contract (DESIGN §4) as pydantic models, and the codecs of every topic.
+"""The wire contract (DESIGN §4): every record the service reads or writes, one typed model each.
 
 Inputs
-    ``events``: ``{"id": str, "ts": float?, "x": {name: number} | [number, ...] |
-    {"indices": [int, ...], "values": [number, ...]}, "labels": [name, ...]?}``
+    ``events`` (:class:`Event`): ``{"id": str, "ts": float?, "x": {name: number} | [number, ...]
+    | {"indices": [int, ...], "values": [number, ...]}, "labels": [name, ...]?}``
 
-    ``labels``: ``{"id": str, "labels": [name, ...], "known": [name, ...]?}`` — the labels of an
-    earlier event; ``known`` (optional) restricts learning to the labels it names (a partial
-    answer, e.g. to an active-learning query); absent, the label set is complete.
+    ``labels`` (:class:`LabelRecord`): ``{"id": str, "labels": [name, ...], "known": [name,
+    ...]?}`` — the labels of an earlier event; ``known`` (optional) restricts learning to the
+    labels it names (a partial answer, e.g. to an active-learning query); absent, the label set
+    is complete.
 
 Outputs
-    ``predictions``: ``{"id", "labels", "proba": {label: p}, "model_version", "offset", "shard"}``;
-    ``label-requests``: ``{"id", "x", "labels_asked", "score", "shard", "offset"}``;
-    ``dlq``: the raw bytes with headers ``reason``, ``error``, ``source_topic``,
-    ``source_partition``, ``source_offset``; ``drift``: a :class:`~streamlearn.base.DriftEvent`
-    as JSON with ``shard``.
+    ``predictions`` (:class:`Prediction`): ``{"id", "labels", "proba": {label: p},
+    "model_version", "offset", "shard"}``, written by :class:`PredictionEncoder`;
+    ``label-requests`` (:class:`LabelRequest`): ``{"id", "x", "labels_asked", "score", "shard",
+    "offset"}``; ``drift`` (:class:`DriftRecord`): a :class:`~streamlearn.base.DriftEvent` with
+    its ``shard``; ``dlq`` (:class:`DeadLetter`): the raw bytes of an unusable input with headers
+    ``reason``, ``error``, ``source_topic``, ``source_partition``, ``source_offset`` (and
+    ``truncated_from``, ``sha256`` when cut to the size limit).
 
 Every input that cannot be used raises :class:`DecodeError` with one of the :data:`REASONS`
-and a message naming what is wrong and where.
+and a message naming what is wrong and where. Each model has its decode (``decode_*`` or
+``model_validate_json``) and its encode (``encode_*`` / ``to_record``) here, so that producers
+(``streamlearn replay``, the benchmarks, tests) and the service agree on one definition.
 
 Examples
 --------
 >>> ev = decode_event(b'{"id": "e1", "x": [0.5, 1.5], "labels": ["a"]}')
 >>> ev.id, ev.x, ev.labels
 ('e1', [0.5, 1.5], ['a'])
+>>> decode_event(encode_event("e2", [1.0, 2.0])).x
+[1.0, 2.0]
 >>> decode_event(b'{"id": "e2", "x": [NaN]}')
 Traceback (most recent call last):
 ...
-consumers.codecs.DecodeError: non_finite: x.0: Input should be a finite number
+streamlearn.service.contract.DecodeError: non_finite: x.0: Input should be a finite number
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Hashable, Iterable, Sequence
-from typing import Annotated, Any, Literal, NamedTuple
+from collections.abc import Hashable, Sequence
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 from pydantic import (
@@ -47,23 +55,27 @@ from pydantic import (
     model_validator,
 )
 
-from streamlearn.schema import Schema
-
 __all__ = [
     "REASONS",
+    "DeadLetter",
     "DecodeError",
+    "DriftRecord",
     "Event",
-    "FeatureEncoder",
+    "Features",
     "LabelRecord",
     "LabelRequest",
     "OutRecord",
+    "OutputError",
     "Prediction",
     "PredictionEncoder",
     "SparseFeatures",
     "decode_event",
     "decode_label_record",
-    "dlq_record",
+    "encode_event",
+    "encode_label_record",
+    "raw_bytes",
     "validation_message",
+    "x_to_json",
 ]
 
 EMPTY = "empty"
@@ -77,6 +89,7 @@ UNKNOWN_FEATURE = "unknown_feature"
 UNKNOWN_LABEL = "unknown_label"
 UNMATCHED_LABEL = "unmatched_label"
 LEARNER_ERROR = "learner_error"
+TOO_MANY_LABELS = "too_many_labels"
 
 #: Every DLQ reason, in the order of the checks.
 REASONS: tuple[str, ...] = (
@@ -91,6 +104,7 @@ REASONS: tuple[str, ...] = (
     UNKNOWN_LABEL,
     UNMATCHED_LABEL,
     LEARNER_ERROR,
+    TOO_MANY_LABELS,
 )
 
 
@@ -103,9 +117,10 @@ class DecodeError(ValueError):
         self.message = message
 
 
-# ---------------------------------------------------------------------- models
+# ---------------------------------------------------------------------- inputs
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=512)]
+RecordId = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class SparseFeatures(BaseModel):
@@ -113,7 +128,7 @@ class SparseFeatures(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    indices: list[Annotated[int, Field(strict=True, ge=0)]]
+    indices: list[Annotated[int, Field(strict=True, ge=0, lt=1 << 31)]]
     values: list[Number]
 
     @model_validator(mode="after")
@@ -151,14 +166,25 @@ Features = Annotated[
 
 
 class Event(BaseModel):
-    """One record of the ``events`` topic."""
+    """One record of the ``events`` topic.
+
+    Decoded from JSON its ``x`` is a list, a :class:`SparseFeatures` or a dict; a source that
+    already holds arrays (the embedded replay) builds events with ``x`` a ``float64`` row or a
+    ``(indices, values)`` pair through :meth:`from_row`, and the feature encoder checks those
+    just as strictly (dimensions, finite values).
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: Annotated[str, Field(min_length=1, max_length=256)]
+    id: RecordId
     ts: Number | None = None
     x: Features
     labels: list[Name] | None = None
+
+    @classmethod
+    def from_row(cls, eid: str, x: Any, labels: list[str] | None = None) -> Event:
+        """An event around an array row, without validation (the encoder validates ``x``)."""
+        return cls.model_construct(id=eid, ts=None, x=x, labels=labels)
 
 
 class LabelRecord(BaseModel):
@@ -166,31 +192,9 @@ class LabelRecord(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: Annotated[str, Field(min_length=1, max_length=256)]
+    id: RecordId
     labels: list[Name]
     known: list[Name] | None = None
-
-
-class Prediction(BaseModel):
-    """One record of the ``predictions`` topic."""
-
-    id: str
-    labels: list[str]
-    proba: dict[str, float]
-    model_version: int
-    offset: int
-    shard: str
-
-
-class LabelRequest(BaseModel):
-    """One record of the ``label-requests`` topic (an active-learning query)."""
-
-    id: str
-    x: list[float] | SparseFeatures | dict[str, float]
-    labels_asked: list[str]
-    score: float
-    shard: str
-    offset: int
 
 
 _EVENT = TypeAdapter(Event)
@@ -242,119 +246,71 @@ def decode_label_record(raw: bytes | None, max_bytes: int = 1 << 20) -> LabelRec
     return _decode(_LABELS, raw, max_bytes, "labels")
 
 
-# ---------------------------------------------------------------------- features -> arrays
-Row = np.ndarray | tuple[np.ndarray, np.ndarray]
+def x_to_json(x: Any) -> Any:
+    """The ``x`` of an event as plain JSON-able data: a list, ``{indices, values}`` or a dict.
 
-
-class FeatureEncoder:
-    """Turns the ``x`` of events into rows over a fixed feature space.
-
-    Dense schemas give ``float64`` rows of length ``n_features``; sparse schemas give sorted
-    ``(indices int64, values float64)`` pairs. A dense array must have exactly ``n_features``
-    values; sparse indices must be below ``n_features``; names must be in the schema unless
-    ``unknown_features="ignore"``.
-
-    A dense array in a dense schema is returned as it is (its length checked): a batch of them
-    becomes one matrix in a single ``np.array`` call.
-
-    >>> enc = FeatureEncoder(Schema(features=["a", "b", "c"]))
-    >>> enc.row([1.0, 2.0, 3.0]), enc.row({"c": 5}).tolist()
-    ([1.0, 2.0, 3.0], [0.0, 0.0, 5.0])
-    >>> enc.row([1, 2])
-    Traceback (most recent call last):
-    ...
-    consumers.codecs.DecodeError: wrong_dimensions: x has 2 values, the feature space has 3
+    Accepts the decoded forms and the array forms of :meth:`Event.from_row`.
     """
-
-    def __init__(
-        self, schema: Schema, unknown_features: Literal["ignore", "reject"] = "reject"
-    ) -> None:
-        self.schema = schema
-        self.n = schema.n_features
-        self.sparse = schema.sparse
-        self.strict = unknown_features == "reject"
-        self._index = {str(f): i for i, f in enumerate(schema.features)}
-
-    def row(self, x: Any) -> Row:
-        n = self.n
-        if isinstance(x, list):
-            if len(x) != n:
-                raise DecodeError(
-                    WRONG_DIMENSIONS, f"x has {len(x)} values, the feature space has {n}"
-                )
-            if self.sparse:
-                arr = np.asarray(x, dtype=np.float64)
-                nz = np.flatnonzero(arr)
-                return nz.astype(np.int64), arr[nz]
-            return x  # validated floats: the batch is made an array at once
-        if isinstance(x, SparseFeatures):
-            idx = np.asarray(x.indices, dtype=np.int64)
-            val = np.asarray(x.values, dtype=np.float64)
-            if idx.size and int(idx.max()) >= n:
-                raise DecodeError(
-                    WRONG_DIMENSIONS,
-                    f"x.indices has column {int(idx.max())}, the feature space has {n} columns",
-                )
-            if self.sparse:
-                order = np.argsort(idx, kind="stable")
-                keep = val[order] != 0.0
-                return idx[order][keep], val[order][keep]
-            out = np.zeros(n, dtype=np.float64)
-            out[idx] = val
-            return out
-        # named features
-        index = self._index
-        pairs = []
-        for name, value in x.items():
-            i = index.get(name)
-            if i is None:
-                if self.strict:
-                    raise DecodeError(UNKNOWN_FEATURE, f"x has unknown feature {name!r}")
-                continue
-            pairs.append((i, value))
-        if self.sparse:
-            pairs.sort()
-            idx = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
-            val = np.fromiter((p[1] for p in pairs), dtype=np.float64, count=len(pairs))
-            keep = val != 0.0
-            return idx[keep], val[keep]
-        out = np.zeros(n, dtype=np.float64)
-        for i, v in pairs:
-            out[i] = v
-        return out
+    if isinstance(x, SparseFeatures):
+        return {"indices": list(x.indices), "values": list(x.values)}
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, tuple):
+        return {"indices": np.asarray(x[0]).tolist(), "values": np.asarray(x[1]).tolist()}
+    return x
 
 
-def schema_from_event(
-    x: Any, *, features: Sequence[str] | None, n_features: int | None, sparse: bool | None
-) -> Schema:
-    """The feature space implied by the first event (when the settings do not give it)."""
-    if features is not None:
-        names = list(features)
-    elif n_features is not None:
-        names = [f"x{i}" for i in range(n_features)]
-    elif isinstance(x, list):
-        names = [f"x{i}" for i in range(len(x))]
-    elif isinstance(x, SparseFeatures):
-        raise DecodeError(
-            WRONG_DIMENSIONS,
-            "sparse x needs a known feature space: set STREAMLEARN_N_FEATURES or "
-            "STREAMLEARN_FEATURES",
-        )
-    else:
-        names = sorted(x)
-    is_sparse = isinstance(x, SparseFeatures) if sparse is None else sparse
-    return Schema(features=names, labels=[], sparse=is_sparse)
+def _compact(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
-def split_labels(names: Iterable[Hashable], schema: Schema) -> tuple[list[Hashable], list[str]]:
-    """(names in the label space, names not in it), each without duplicates, in input order."""
-    known, unknown = [], []
-    for name in dict.fromkeys(names):
-        (known if schema.has_label(name) else unknown).append(name)
-    return known, unknown
+def encode_event(
+    eid: str, x: Any, labels: Sequence[str] | None = None, ts: float | None = None
+) -> bytes:
+    """One ``events`` record: ``x`` as a list/array, ``(indices, values)``, :class:`SparseFeatures`
+    or ``{name: value}``; ``labels`` (names) when known.
+
+    >>> encode_event("e1", ([0, 3], [1.5, 2.0]), ["a"])
+    b'{"id":"e1","x":{"indices":[0,3],"values":[1.5,2.0]},"labels":["a"]}'
+    """
+    body: dict[str, Any] = {"id": eid}
+    if ts is not None:
+        body["ts"] = ts
+    body["x"] = x_to_json(x)
+    if labels is not None:
+        body["labels"] = list(labels)
+    return _compact(body)
+
+
+def encode_label_record(
+    eid: str, labels: Sequence[str], known: Sequence[str] | None = None
+) -> bytes:
+    """One ``labels`` record (``known`` for a partial answer).
+
+    >>> encode_label_record("e1", ["a"], known=["b"])
+    b'{"id":"e1","labels":["a"],"known":["b"]}'
+    """
+    body: dict[str, Any] = {"id": eid, "labels": list(labels)}
+    if known is not None:
+        body["known"] = list(known)
+    return _compact(body)
+
+
+def raw_bytes(value: bytes | Event | LabelRecord | None) -> bytes | None:
+    """The wire form of an input record's value: raw bytes as they are, a decoded record (from
+    a source that holds the data in memory) encoded again."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, Event):
+        return encode_event(value.id, value.x, value.labels, value.ts)
+    return encode_label_record(value.id, value.labels, value.known)
 
 
 # ---------------------------------------------------------------------- outputs
+class OutputError(RuntimeError):
+    """Output records could not be delivered (refused, or not acknowledged in time)."""
+
+
 class OutRecord(NamedTuple):
     """A record for an output topic (``kind`` is a topic kind: predictions, dlq, ...)."""
 
@@ -364,40 +320,156 @@ class OutRecord(NamedTuple):
     headers: list[tuple[str, bytes]] | None = None
 
 
-def dlq_record(
-    raw: bytes | None,
-    reason: str,
-    message: str,
-    topic: str,
-    partition: int,
-    offset: int,
-    max_value_bytes: int | None = None,
-) -> OutRecord:
+class Prediction(BaseModel):
+    """One record of the ``predictions`` topic (written by :class:`PredictionEncoder`)."""
+
+    id: str
+    labels: list[str]
+    proba: dict[str, float]
+    model_version: int
+    offset: int
+    shard: str
+
+
+class LabelRequest(BaseModel):
+    """One record of the ``label-requests`` topic (an active-learning query).
+
+    ``score`` is the mean uncertainty ``1 - |2p - 1|`` of the labels asked.
+    """
+
+    id: str
+    x: list[float] | SparseFeatures | dict[str, float]
+    labels_asked: list[str]
+    score: float
+    shard: str
+    offset: int
+
+    @classmethod
+    def build(
+        cls, eid: str, x: Any, asked: list[str], score: float, shard: str, offset: int
+    ) -> LabelRequest:
+        return cls.model_construct(
+            id=eid, x=x_to_json(x), labels_asked=asked, score=score, shard=shard, offset=offset
+        )
+
+    def to_record(self, key: bytes | None) -> OutRecord:
+        body = {
+            "id": self.id,
+            "x": x_to_json(self.x),
+            "labels_asked": self.labels_asked,
+            "score": self.score,
+            "shard": self.shard,
+            "offset": self.offset,
+        }
+        return OutRecord("label-requests", key, json.dumps(body).encode())
+
+
+class DriftRecord(BaseModel):
+    """One record of the ``drift`` topic: a drift or structure event of a shard's model or
+    of its label-space monitors (see :class:`~streamlearn.base.events.DriftEvent`)."""
+
+    level: str
+    kind: str
+    scope: list[str]
+    index: int
+    detector: str
+    statistic: float | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+    shard: str
+
+    @classmethod
+    def of(cls, event: Any, shard: str) -> DriftRecord:
+        return cls.model_construct(**event.to_dict(), shard=shard)
+
+    def to_record(self) -> OutRecord:
+        body = {
+            "level": self.level,
+            "kind": self.kind,
+            "scope": list(self.scope),
+            "index": self.index,
+            "detector": self.detector,
+            "statistic": self.statistic,
+            "detail": self.detail,
+            "shard": self.shard,
+        }
+        return OutRecord("drift", self.shard.encode(), json.dumps(body, default=str).encode())
+
+
+class DeadLetter(BaseModel):
     """The dead letter of an unusable input record: its raw bytes, the why and the where.
 
     A record longer than ``max_value_bytes`` keeps only its first ``max_value_bytes`` bytes (a
     dead letter must fit the DLQ topic's record size limit, 1 MB by default, whatever got into
     the input topic), with headers ``truncated_from`` (its size) and ``sha256`` (of all of it).
 
-    >>> rec = dlq_record(b"x" * 10, "oversized", "too big", "t", 0, 7, max_value_bytes=4)
+    >>> rec = DeadLetter.of(b"x" * 10, "oversized", "too big", "t", 0, 7).to_record(4)
     >>> rec.value, dict(rec.headers)["truncated_from"]
     (b'xxxx', b'10')
+    >>> DeadLetter.from_headers(rec.headers).source_offset
+    7
     """
-    value = raw if raw is not None else b""
-    headers = [
-        ("reason", reason.encode()),
-        ("error", message[:2000].encode("utf-8", "replace")),
-        ("source_topic", topic.encode()),
-        ("source_partition", str(partition).encode()),
-        ("source_offset", str(offset).encode()),
-    ]
-    if max_value_bytes is not None and len(value) > max_value_bytes:
-        import hashlib
 
-        headers.append(("truncated_from", str(len(value)).encode()))
-        headers.append(("sha256", hashlib.sha256(value).hexdigest().encode()))
-        value = value[:max_value_bytes]
-    return OutRecord("dlq", None, value, headers)
+    reason: str
+    error: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    value: bytes = b""
+    truncated_from: int | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        raw: bytes | None,
+        reason: str,
+        message: str,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> DeadLetter:
+        return cls.model_construct(
+            reason=reason,
+            error=message[:2000],
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            value=raw if raw is not None else b"",
+            truncated_from=None,
+            sha256=None,
+        )
+
+    def to_record(self, max_value_bytes: int | None = None) -> OutRecord:
+        value = self.value
+        headers = [
+            ("reason", self.reason.encode()),
+            ("error", self.error.encode("utf-8", "replace")),
+            ("source_topic", self.source_topic.encode()),
+            ("source_partition", str(self.source_partition).encode()),
+            ("source_offset", str(self.source_offset).encode()),
+        ]
+        if max_value_bytes is not None and len(value) > max_value_bytes:
+            headers.append(("truncated_from", str(len(value)).encode()))
+            headers.append(("sha256", hashlib.sha256(value).hexdigest().encode()))
+            value = value[:max_value_bytes]
+        return OutRecord("dlq", None, value, headers)
+
+    @classmethod
+    def from_headers(
+        cls, headers: Sequence[tuple[str, bytes]], value: bytes | None = None
+    ) -> DeadLetter:
+        """A dead letter read back from the DLQ topic (its headers and value)."""
+        h = {k: v.decode("utf-8", "replace") for k, v in headers}
+        return cls(
+            reason=h["reason"],
+            error=h.get("error", ""),
+            source_topic=h["source_topic"],
+            source_partition=int(h["source_partition"]),
+            source_offset=int(h["source_offset"]),
+            value=value or b"",
+            truncated_from=int(h["truncated_from"]) if "truncated_from" in h else None,
+            sha256=h.get("sha256"),
+        )
 
 
 def _json_str(s: str) -> str:
@@ -407,10 +479,12 @@ def _json_str(s: str) -> str:
 
 
 class PredictionEncoder:
-    """Fast JSON encoding of prediction records (one format string per label space).
+    """Fast JSON encoding of :class:`Prediction` records (one format string per label space).
 
     >>> enc = PredictionEncoder()
-    >>> json.loads(enc.encode("e1", ["a", "b"], np.array([0.75, 0.25]), 0.5, 7, 3, "0"))
+    >>> Prediction.model_validate_json(
+    ...     enc.encode("e1", ["a", "b"], np.array([0.75, 0.25]), 0.5, 7, 3, "0")
+    ... ).model_dump()
     {'id': 'e1', 'labels': ['a'], 'proba': {'a': 0.75, 'b': 0.25}, 'model_version': 7, 'offset': 3, 'shard': '0'}
     """
 
@@ -506,10 +580,3 @@ class PredictionEncoder:
             ).encode()
             for k, eid in enumerate(ids)
         ]
-
-
-def x_to_json(x: Any) -> Any:
-    """The ``x`` of an event as plain JSON-able data (for label requests)."""
-    if isinstance(x, SparseFeatures):
-        return {"indices": list(x.indices), "values": list(x.values)}
-    return x

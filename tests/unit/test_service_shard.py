@@ -1,4 +1,4 @@
-"""The per-shard processor: test-then-train order, late labels, DLQ, metrics, snapshots."""
+"""The per-shard step: test-then-train order, late labels, DLQ, metrics, snapshots."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumers.processor import Record, ShardProcessor
 from streamlearn.observability.metrics import ServiceMetrics
 from streamlearn.schema import Schema
-from streamlearn.serving.state import ServiceState
+from streamlearn.service.published import ServiceState
+from streamlearn.service.shard import InRecord as Record
+from streamlearn.service.shard import Shard
 from streamlearn.settings import Settings
 from tests.support.learners import CentroidLearner
-from tests.support.prequential import CLASSES, metric_values
+from tests.support.prequential import metric_values
 
 LEARNER = "tests.support.learners:CentroidLearner"
 LABELS = ["a", "b", "c"]
@@ -26,10 +27,9 @@ def make_settings(**kw) -> Settings:
     return Settings(**base)
 
 
-def make_proc(settings: Settings | None = None, **kw) -> tuple[ShardProcessor, ServiceMetrics]:
+def make_proc(settings: Settings | None = None, **kw) -> tuple[Shard, ServiceMetrics]:
     metrics = ServiceMetrics(CollectorRegistry())
-    kw.setdefault("metric_classes", CLASSES)
-    proc = ShardProcessor.new("0", settings or make_settings(), metrics=metrics.shard("0"), **kw)
+    proc = Shard.new("0", settings or make_settings(), recorder=metrics.shard("0"), **kw)
     return proc, metrics
 
 
@@ -133,7 +133,7 @@ def test_late_labels_join_through_pending_store() -> None:
             Yt.append(y), Pt.append(stored[k] > 0.5)
     np.testing.assert_array_equal(proc.learner.sum1, m.sum1)
     np.testing.assert_array_equal(proc.learner.n0, m.n0)
-    assert len(proc.state.pending) == 1  # e11 still waits
+    assert len(proc.state.join.pending) == 1  # e11 still waits
     assert sample(metrics, "streamlearn_labels_joined_total", shard="0") == 7
     assert sample(metrics, "streamlearn_events_learned_total", shard="0") == 4 + 7
     assert sample(metrics, "streamlearn_pending_size", shard="0") == 1
@@ -164,7 +164,7 @@ def test_bad_records_go_to_the_dlq_and_the_rest_is_processed() -> None:
     out = proc.process(recs, [s.labels("x", raw=b'{"id": "never-seen", "labels": []}')])
     out += proc.tick()  # the orphan label waits for its event ...
     assert len(by_kind(out, "dlq")) == 4
-    proc.clock = proc.state.orphans.clock = lambda: 1e12  # ... until the orphan TTL is over
+    proc.clock = proc.state.join.orphans.clock = lambda: 1e12  # ... until the orphan TTL is over
     out += proc.tick()
     dlq = by_kind(out, "dlq")
     reasons = [dict(r.headers)["reason"].decode() for r in dlq]
@@ -332,9 +332,7 @@ def test_snapshot_restore_continues_exactly() -> None:
     first.process(batches[1], lab[1])
     blob = first.snapshot()
     metrics = ServiceMetrics(CollectorRegistry())
-    restored = ShardProcessor.from_snapshot(
-        blob, make_settings(), metrics=metrics.shard("0"), metric_classes=CLASSES
-    )
+    restored = Shard.restore(blob, make_settings(), recorder=metrics.shard("0"))
     assert restored.state.offsets == {"events": 20, "labels": 5}
     got = [restored.process(batches[b], lab[b]) for b in (2, 3)]
     assert [r.value for r in got[0] + got[1]] == [r.value for r in want[2] + want[3]]
@@ -348,7 +346,7 @@ def test_publication_cadence_and_immutability() -> None:
     state = ServiceState()
     proc, metrics = make_proc(
         make_settings(publish_every_events=10, publish_interval_ms=1000),
-        service=state,
+        readers=state,
         clock=lambda: now[0],
     )
     s = Stream(7)
@@ -402,7 +400,7 @@ def test_labels_before_their_event_wait_as_orphans() -> None:
     early = [s.labels("e0"), s.labels("e1")]
     partial = s.labels("x", raw=b'{"id": "e2", "labels": ["a"], "known": ["a", "b"]}')
     out = proc.process([], [*early, partial])
-    assert not by_kind(out, "dlq") and len(proc.state.orphans) == 3
+    assert not by_kind(out, "dlq") and len(proc.state.join.orphans) == 3
     out = proc.process([e0, e1, e2])
     m = twin()
     for k in (0, 1):  # complete labels: the events are learned in the test-then-train order
@@ -415,7 +413,7 @@ def test_labels_before_their_event_wait_as_orphans() -> None:
     m.learn_many(x2[None], np.array([[1, 0, 0]]), known=np.array([[True, True, False]]))
     np.testing.assert_array_equal(proc.learner.sum1, m.sum1)
     np.testing.assert_array_equal(proc.learner.n0, m.n0)
-    assert len(proc.state.orphans) == 0 and len(proc.state.pending) == 0
+    assert len(proc.state.join.orphans) == 0 and len(proc.state.join.pending) == 0
     assert sample(metrics, "streamlearn_labels_joined_total", shard="0") == 3
     # an orphan whose event never comes is a dead letter once its TTL is over
     proc.process([], [s.labels("x", raw=b'{"id": "ghost", "labels": ["a"]}')])
@@ -426,8 +424,8 @@ def test_labels_before_their_event_wait_as_orphans() -> None:
 
 
 def test_prequential_gauges_with_the_library_metrics() -> None:
-    """The processor's gauges equal the naive recomputation with streamlearn.metrics too."""
-    proc, metrics = make_proc(metric_classes=None)
+    """The shard's gauges equal the naive recomputation (streamlearn.metrics behind them)."""
+    proc, metrics = make_proc()
     s = Stream(10)
     out = proc.process([s.event() for _ in range(30)])
     preds = [json.loads(r.value) for r in by_kind(out, "predictions")]
@@ -456,6 +454,6 @@ def test_active_learning_policy_from_the_settings_snapshots_with_the_shard() -> 
     blob = proc.snapshot()
     more = [s.event(labelled=False) for _ in range(30)]
     want = [r.value for r in by_kind(proc.process(more), "label-requests")]
-    restored = ShardProcessor.from_snapshot(blob, st, metric_classes=CLASSES)
+    restored = Shard.restore(blob, st)
     got = [r.value for r in by_kind(restored.process(more), "label-requests")]
     assert got == want

@@ -1,4 +1,5 @@
-"""Codecs of the event contract: every class of bad input gets the right reason."""
+"""The wire contract and the feature encoding: every class of bad input gets the right reason;
+every record type round-trips through its encode and decode."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from consumers import codecs
-from consumers.codecs import DecodeError, FeatureEncoder, decode_event, decode_label_record
 from streamlearn.schema import Schema
+from streamlearn.service import contract as codecs
+from streamlearn.service.contract import DecodeError, decode_event, decode_label_record
+from streamlearn.service.encoding import FeatureEncoder, schema_from_event
 
 
 def _reason(raw: bytes | None, max_bytes: int = 1 << 20) -> str:
@@ -118,15 +120,15 @@ def test_feature_encoder_sparse_schema() -> None:
 
 
 def test_schema_from_first_event() -> None:
-    s = codecs.schema_from_event([1.0, 2.0], features=None, n_features=None, sparse=None)
+    s = schema_from_event([1.0, 2.0], features=None, n_features=None, sparse=None)
     assert s.features == ["x0", "x1"] and not s.sparse
-    s = codecs.schema_from_event({"b": 1.0, "a": 2.0}, features=None, n_features=None, sparse=None)
+    s = schema_from_event({"b": 1.0, "a": 2.0}, features=None, n_features=None, sparse=None)
     assert s.features == ["a", "b"]
     sx = codecs.SparseFeatures(indices=[1], values=[1.0])
     with pytest.raises(DecodeError) as info:
-        codecs.schema_from_event(sx, features=None, n_features=None, sparse=None)
+        schema_from_event(sx, features=None, n_features=None, sparse=None)
     assert info.value.reason == "wrong_dimensions"
-    s = codecs.schema_from_event(sx, features=None, n_features=4, sparse=None)
+    s = schema_from_event(sx, features=None, n_features=4, sparse=None)
     assert s.n_features == 4 and s.sparse
 
 
@@ -194,7 +196,7 @@ def test_prediction_encoder_batch_equals_per_event_json(n_labels: int, learning:
 
 
 def test_dlq_record_keeps_raw_bytes_and_origin() -> None:
-    rec = codecs.dlq_record(b"\x00raw", "invalid_json", "boom", "t.events", 3, 42)
+    rec = codecs.DeadLetter.of(b"\x00raw", "invalid_json", "boom", "t.events", 3, 42).to_record()
     assert rec.kind == "dlq" and rec.value == b"\x00raw"
     h = dict(rec.headers)
     assert h == {
@@ -210,10 +212,83 @@ def test_dlq_record_of_a_huge_record_is_truncated_with_its_size_and_digest() -> 
     import hashlib
 
     raw = bytes(range(256)) * 40_000  # 10 MB
-    rec = codecs.dlq_record(raw, "oversized", "big", "t.events", 0, 9, max_value_bytes=1_000_000)
+    rec = codecs.DeadLetter.of(raw, "oversized", "big", "t.events", 0, 9).to_record(1_000_000)
     assert rec.value == raw[:1_000_000]
     h = dict(rec.headers)
     assert h["truncated_from"] == str(len(raw)).encode()
     assert h["sha256"] == hashlib.sha256(raw).hexdigest().encode()
-    small = codecs.dlq_record(raw[:10], "invalid_json", "x", "t", 0, 1, max_value_bytes=1024)
+    small = codecs.DeadLetter.of(raw[:10], "invalid_json", "x", "t", 0, 1).to_record(1024)
     assert small.value == raw[:10] and "truncated_from" not in dict(small.headers)
+
+
+def test_dead_letters_read_back_from_their_headers() -> None:
+    raw = b"x" * 50
+    rec = codecs.DeadLetter.of(raw, "oversized", "big", "t.events", 2, 9).to_record(20)
+    back = codecs.DeadLetter.from_headers(rec.headers, rec.value)
+    assert (back.reason, back.source_topic, back.source_partition, back.source_offset) == (
+        "oversized",
+        "t.events",
+        2,
+        9,
+    )
+    assert back.truncated_from == 50 and back.value == raw[:20] and len(back.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    "x",
+    [[0.5, -1.25, 0.0], np.array([0.5, -1.25, 0.0]), ([0, 2], [1.5, -3.0]), {"a": 1.0, "c": 2.0}],
+)
+def test_events_round_trip_through_encode_and_decode(x) -> None:
+    raw = codecs.encode_event("e1", x, ["p", "q"], ts=3.5)
+    ev = decode_event(raw)
+    assert (ev.id, ev.labels, ev.ts) == ("e1", ["p", "q"], 3.5)
+    assert codecs.x_to_json(ev.x) == codecs.x_to_json(x)
+    assert decode_event(codecs.encode_event("e2", x)).labels is None
+
+
+def test_label_records_round_trip() -> None:
+    lr = decode_label_record(codecs.encode_label_record("e1", ["a"], known=["b"]))
+    assert (lr.id, lr.labels, lr.known) == ("e1", ["a"], ["b"])
+    assert decode_label_record(codecs.encode_label_record("e2", [])).known is None
+
+
+def test_label_requests_and_drift_records_decode_as_their_models() -> None:
+    from streamlearn.base.events import DriftEvent
+
+    req = codecs.LabelRequest.build("e1", np.array([1.0, 2.0]), ["a"], 0.5, "0", 7)
+    rec = req.to_record(b"k")
+    assert rec.kind == "label-requests" and rec.key == b"k"
+    back = codecs.LabelRequest.model_validate_json(rec.value)
+    assert back.x == [1.0, 2.0] and back.labels_asked == ["a"] and back.offset == 7
+    ev = DriftEvent("label", "drift", ("a",), 12, "ADWIN", 0.25, {"label_index": 0})
+    drift = codecs.DriftRecord.of(ev, "3").to_record()
+    assert drift.kind == "drift" and drift.key == b"3"
+    back_d = codecs.DriftRecord.model_validate_json(drift.value)
+    assert (back_d.level, back_d.scope, back_d.shard, back_d.detail) == (
+        "label",
+        ["a"],
+        "3",
+        {"label_index": 0},
+    )
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_array_rows_are_checked_like_decoded_ones(sparse: bool) -> None:
+    enc = FeatureEncoder(Schema(features=["a", "b", "c"], sparse=sparse))
+    with pytest.raises(DecodeError) as info:
+        enc.row(np.array([1.0, np.nan, 0.0]))
+    assert info.value.reason == "non_finite"
+    with pytest.raises(DecodeError) as info:
+        enc.row(np.array([1.0, 2.0]))
+    assert info.value.reason == "wrong_dimensions"
+    with pytest.raises(DecodeError) as info:
+        enc.row((np.array([0, 3]), np.array([1.0, 2.0])))
+    assert info.value.reason == "wrong_dimensions"
+    with pytest.raises(DecodeError) as info:
+        enc.row((np.array([0, 1]), np.array([1.0, np.inf])))
+    assert info.value.reason == "non_finite"
+    got = enc.row((np.array([2, 0]), np.array([5.0, 1.0])))
+    if sparse:
+        assert got[0].tolist() == [0, 2] and got[1].tolist() == [1.0, 5.0]
+    else:
+        assert got.tolist() == [1.0, 0.0, 5.0]
