@@ -18,10 +18,10 @@ from importlib.metadata import entry_points
 
 #: Modules that contribute sub-commands (a missing one is skipped).
 COMMAND_MODULES: tuple[str, ...] = (
-    "streamlearn.evaluate.commands",  # evaluate, bench
+    "streamlearn.evaluate.commands",  # evaluate
+    "streamlearn.active.commands",  # evaluate --active (after evaluate: adds to its parser)
     "streamlearn.stream.commands",  # datasets
-    "streamlearn.drift.commands",  # bench-drift
-    "streamlearn.active.commands",  # bench-active
+    "streamlearn.benchmarks.commands",  # bench, bench-report, bench-drift, bench-active, ...
 )
 
 #: The entry point group of command families outside the library (the service's: serve,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.skips import SkipGuard
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -25,6 +27,12 @@ def _find_datasets() -> Path:
 DATASETS = _find_datasets()
 
 _FOLDER_MARKS = {"unit": "unit", "integration": "integration", "e2e": "e2e", "reliability": "e2e"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``make test`` a skip is a failure unless allowed (tests/support/skips.py)."""
+    if not config.pluginmanager.has_plugin("streamlearn-skip-guard"):
+        config.pluginmanager.register(SkipGuard.from_env(), "streamlearn-skip-guard")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -5,7 +5,7 @@
 #   VENV=.venv docker/local/run-tests.sh [pytest args...]
 #
 # STREAMLEARN_TEST_KAFKA=host:port set: that broker is used and none is started (tests that
-# restart the broker then need STREAMLEARN_TEST_KAFKA_DIR, its kafka.sh directory, or skip).
+# restart the broker then need STREAMLEARN_TEST_KAFKA_DIR, its kafka.sh directory, or fail).
 # Exits with pytest's status; "no tests collected" (pytest's 5) is a failure too.
 set -euo pipefail
 

@@ -8,8 +8,8 @@ probabilities which labels to ask, and the learner learns the instance from the 
 only (``learn_many(x, y, known=mask)``; an instance with nothing asked is not learned). With
 ``policy=None`` every label is learned: the full-label reference run, through the same loop.
 
-:func:`bench_active` runs every strategy at several budgets, label-wise and instance-level, plus
-the full-label run, on one stream (the ``streamlearn bench-active`` command).
+The benchmark of the strategies (every strategy x budget x mode on a stream, ``streamlearn
+bench-active``) is :func:`streamlearn.benchmarks.active.bench_active`.
 
 Examples
 --------
@@ -27,19 +27,13 @@ Examples
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from streamlearn.active.policy import (
-    ALIASES,
-    STRATEGIES,
-    LabelQueryPolicy,
-    make_strategy,
-    strategy_name,
-)
+from streamlearn.active.policy import LabelQueryPolicy, strategy_name
 from streamlearn.base.arrays import take_rows
 from streamlearn.base.multilabel import MultiLabelClassifier
 from streamlearn.evaluate.prequential import (
@@ -49,16 +43,7 @@ from streamlearn.evaluate.prequential import (
     learner_name,
 )
 
-__all__ = [
-    "BUDGETS",
-    "ActivePrequentialResult",
-    "active_prequential",
-    "bench_active",
-    "parse_budget",
-]
-
-#: Budgets of ``bench-active`` (shares of the labels).
-BUDGETS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0)
+__all__ = ["ActivePrequentialResult", "active_prequential", "parse_budget"]
 
 
 def parse_budget(text: str | float) -> float:
@@ -203,61 +188,3 @@ def active_prequential(
         labels_available=available,
         budget_used=asked_total / available if available else 0.0,
     )
-
-
-def bench_active(
-    dataset: Any,
-    make_learner: Callable[[], MultiLabelClassifier],
-    *,
-    learner: str,
-    strategies: Sequence[str] | None = None,
-    budgets: Sequence[float] = BUDGETS,
-    modes: Sequence[bool] = (True, False),
-    limit: int | None = None,
-    window: int = 1000,
-    thresholds: str = "per-label",
-    seed: int | None = 0,
-    progress: Callable[[ProgressInfo], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Every strategy x budget x mode, plus the full-label run, on ``dataset``.
-
-    ``make_learner()`` builds a fresh learner for each run. Returns one dict per run, the
-    full-label run first (``strategy="full"``), each with ``dataset, learner, strategy,
-    label_wise, budget, labels_asked, labels_available, budget_used, instances, seconds``, the
-    metrics (``micro_f1``...), ``full_label_micro_f1`` and ``ratio_to_full`` (micro-F1 / that).
-    """
-    names = list(STRATEGIES) if strategies is None else [ALIASES.get(s, s) for s in strategies]
-    for s in names:
-        make_strategy(s)  # a clear error for an unknown name, before any run
-    budgets = [parse_budget(b) for b in budgets]
-
-    def row(res: ActivePrequentialResult) -> dict[str, Any]:
-        d = res.to_dict(curve=False)
-        d["learner"] = learner
-        for key in ("natural_form", "window", "instances_per_second"):
-            d.pop(key, None)
-        return d
-
-    full = row(active_prequential(make_learner(), dataset, None, limit=limit, progress=progress))
-    rows = [full]
-    for label_wise in modes:
-        for s in names:
-            for b in budgets:
-                lr = make_learner()
-                policy = LabelQueryPolicy(
-                    s,
-                    budget=b,
-                    label_wise=label_wise,
-                    window=window,
-                    thresholds=thresholds,
-                    decision_threshold=float(getattr(lr, "threshold", 0.5)),
-                    seed=seed,
-                )
-                rows.append(
-                    row(active_prequential(lr, dataset, policy, limit=limit, progress=progress))
-                )
-    f_full = full["micro_f1"]
-    for r in rows:
-        r["full_label_micro_f1"] = f_full
-        r["ratio_to_full"] = r["micro_f1"] / f_full if f_full > 0 else None
-    return rows

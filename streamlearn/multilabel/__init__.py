@@ -14,6 +14,8 @@ Names used by ``streamlearn evaluate/bench --learner``, the service settings and
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from streamlearn.base.multilabel import MultiLabelClassifier
@@ -56,7 +58,26 @@ def available_learners() -> list[str]:
     return out
 
 
-def make_learner(name: str, **params: Any) -> MultiLabelClassifier:
-    """A new learner by CLI name, with constructor parameters (e.g. ``seed``)."""
+def make_learner(
+    name: str, params: Mapping[str, Any] | None = None, seed: int | None = None
+) -> MultiLabelClassifier:
+    """A new learner by CLI name with constructor ``params``.
+
+    ``seed`` is passed when the learner takes one (and ``params`` does not set it); a parameter
+    the learner does not have is a clear ``ValueError``.
+
+    >>> make_learner("br-ht", {"grace_period": 50}, seed=3).grace_period  # no seed: not passed
+    50
+    """
     cls = learner_class(name)
-    return cls(**params)
+    kwargs = dict(params or {})
+    sig = inspect.signature(cls)
+    unknown = [k for k in kwargs if k not in sig.parameters]
+    if unknown:
+        raise ValueError(
+            f"learner {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters: {', '.join(sig.parameters) or '(none)'}"
+        )
+    if seed is not None and "seed" in sig.parameters and "seed" not in kwargs:
+        kwargs["seed"] = seed
+    return cls(**kwargs)

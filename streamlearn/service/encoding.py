@@ -1,4 +1,4 @@
-"""Feature rows for the learner: the ``x`` of an event as a row over the shard's feature space.
+"""Rows for the learner: an event's features and a label set as rows over the shard's spaces.
 
 One conversion for every form an event's ``x`` takes — a dense list or ``float64`` array, sparse
 ``{indices, values}`` (:class:`~streamlearn.service.contract.SparseFeatures`) or an ``(indices,
@@ -9,6 +9,9 @@ DecodeError` and its DLQ reason (``wrong_dimensions``, ``unknown_feature``, ``no
 Dense schemas give ``float64`` rows of length ``n_features`` (a validated list is returned as
 it is: a batch of them becomes one matrix in a single ``np.array`` call); sparse schemas give
 sorted ``(indices int64, values float64)`` pairs without zeros.
+
+:class:`LabelEncoder` turns the label names of a record into a 0/1 row under the unknown-label
+policy (``ignore``, ``grow`` the space, ``reject`` the record: ``unknown_label``).
 
 Examples
 --------
@@ -33,13 +36,15 @@ from streamlearn.base.arrays import CSR
 from streamlearn.schema import Schema, SchemaError
 from streamlearn.service.contract import (
     NON_FINITE,
+    TOO_MANY_LABELS,
     UNKNOWN_FEATURE,
+    UNKNOWN_LABEL,
     WRONG_DIMENSIONS,
     DecodeError,
     SparseFeatures,
 )
 
-__all__ = ["FeatureEncoder", "Row", "schema_from_event", "stack"]
+__all__ = ["FeatureEncoder", "LabelEncoder", "Row", "schema_from_event", "stack"]
 
 Row = np.ndarray | list | tuple[np.ndarray, np.ndarray]
 
@@ -106,6 +111,84 @@ class FeatureEncoder:
         out = np.zeros(self.n, dtype=np.float64)
         out[idx] = val
         return out
+
+
+class LabelEncoder:
+    """Label sets (lists of names) as ``uint8`` rows over ``schema``'s label space.
+
+    ``row(names, what, record_id)`` returns ``(row, [])``, or ``(None, unknown)`` when the
+    policy is ``grow`` and the set has labels the space does not have yet (the caller grows the
+    space, then asks again with a new encoder). ``reject`` raises ``unknown_label``; ``ignore``
+    drops unknown names. A set of more than ``max_per_record`` names, or one that would grow
+    the space beyond ``max_labels``, raises ``too_many_labels``. Rows of label sets already seen
+    are remembered (a stream has few distinct label sets): the row returned is shared and
+    read-only.
+
+    >>> enc = LabelEncoder(Schema(labels=["a", "b"]), "grow")
+    >>> enc.row(["b"], "event", "e1")[0].tolist(), enc.row(["a", "c"], "event", "e2")
+    ([0, 1], (None, ['c']))
+    """
+
+    #: Most label-set rows remembered.
+    MAX_ROWS = 4096
+
+    def __init__(
+        self,
+        schema: Schema,
+        unknown_labels: Literal["ignore", "grow", "reject"] | str,
+        max_labels: int = 10_000,
+        max_per_record: int = 1000,
+    ) -> None:
+        self.schema = schema
+        self.policy = unknown_labels
+        self.max_labels = max_labels
+        self.max_per_record = max_per_record
+        self._index = {lab: i for i, lab in enumerate(schema.labels)}
+        self._rows: dict[tuple, np.ndarray] = {}
+
+    def row(
+        self, names: Sequence[str], what: str, record_id: str
+    ) -> tuple[np.ndarray | None, list[str]]:
+        if len(names) > self.max_per_record:
+            raise DecodeError(
+                TOO_MANY_LABELS,
+                f"{what} {record_id!r} names {len(names)} labels (max_labels_per_record "
+                f"{self.max_per_record})",
+            )
+        key = tuple(names)
+        rows = self._rows
+        row = rows.get(key)
+        if row is not None:
+            return row, []
+        index = self._index
+        try:  # every name is known
+            row = np.zeros(len(index), dtype=np.uint8)
+            row[[index[n] for n in names]] = 1
+        except KeyError:
+            pass
+        else:
+            if len(rows) >= self.MAX_ROWS:
+                rows.clear()
+            row.flags.writeable = False
+            rows[key] = row
+            return row, []
+        distinct = list(dict.fromkeys(names))
+        unknown = [n for n in distinct if n not in index]
+        if self.policy == "reject":
+            raise DecodeError(
+                UNKNOWN_LABEL,
+                f"{what} {record_id!r} has label(s) {', '.join(map(repr, unknown))} "
+                "not in the label space",
+            )
+        if self.policy == "grow":
+            if len(index) + len(unknown) > self.max_labels:
+                raise DecodeError(
+                    TOO_MANY_LABELS,
+                    f"{what} {record_id!r} would grow the label space to "
+                    f"{len(index) + len(unknown)} labels (max_labels {self.max_labels})",
+                )
+            return None, unknown
+        return self.schema.labels_to_row([n for n in distinct if n in index]), []
 
 
 def _check_finite(values: np.ndarray) -> None:

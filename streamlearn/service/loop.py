@@ -240,9 +240,9 @@ class Loop:
         offsets = proc.state.offsets
         self.source.seek(shard, offsets)
         log.info(
-            "shard %s %s: %d instances learned, next offsets %s (%s)",
-            shard,
+            "%s shard %s: %d instances learned, next offsets %s (%s)",
             outcome,
+            shard,
             proc.version,
             offsets or "(committed or earliest)",
             self.store.where(shard),

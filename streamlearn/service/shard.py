@@ -44,7 +44,13 @@ from streamlearn.service.contract import (
     OutRecord,
     PredictionEncoder,
 )
-from streamlearn.service.encoding import FeatureEncoder, Row, schema_from_event, stack
+from streamlearn.service.encoding import (
+    FeatureEncoder,
+    LabelEncoder,
+    Row,
+    schema_from_event,
+    stack,
+)
 from streamlearn.service.join import Waiting
 from streamlearn.service.monitors import monitor_of
 from streamlearn.service.published import ModelVersion, Publisher, ServiceState
@@ -55,9 +61,6 @@ from streamlearn.settings import Settings
 __all__ = ["ActiveLearningHook", "InRecord", "Shard"]
 
 log = logging.getLogger("streamlearn.shard")
-
-#: Most label-set rows a shard remembers (see :meth:`Shard._label_row`).
-MAX_LABEL_ROWS = 4096
 
 _RESTRUCTURE_KINDS = frozenset({"split", "merge", "restructure"})
 
@@ -139,8 +142,7 @@ class Shard:
         self._encoder: FeatureEncoder | None = None
         if state.schema is not None:
             self._encoder = FeatureEncoder(state.schema, s.unknown_features)
-        self._lidx: dict | None = None
-        self._label_rows: dict[tuple, np.ndarray] = {}
+        self._labels: LabelEncoder | None = None
         self._pred = PredictionEncoder()
         self._last_expiry = -float("inf")
         self._drifts: list[Any] = []  # of the label-space monitors, emitted after the batch
@@ -506,62 +508,19 @@ class Shard:
         except InputError as exc:
             raise DecodeError(contract.UNKNOWN_LABEL, str(exc)) from None
         self._encoder = FeatureEncoder(schema, self.settings.unknown_features)
+        self._labels = None
 
     def _label_row(
         self, names: list[str], what: str, record_id: str
     ) -> tuple[np.ndarray | None, list[str]]:
-        """The 0/1 row of a label set under the unknown-label policy, and the labels to add
-        to the space first (``settings.unknown_labels="grow"``).
-
-        Rows of label sets already seen in this label space are remembered (a stream has few
-        distinct label sets): the row returned is shared and read-only.
-        """
-        schema = self.state.schema
-        assert schema is not None
-        limit = self.settings.max_labels_per_record
-        if len(names) > limit:
-            raise DecodeError(
-                contract.TOO_MANY_LABELS,
-                f"{what} {record_id!r} names {len(names)} labels (max_labels_per_record {limit})",
+        """The label set's row, or ``None`` and the labels to add to the space first."""
+        enc = self._labels
+        if enc is None:
+            s = self.settings
+            enc = self._labels = LabelEncoder(
+                self.state.schema, s.label_policy, s.max_labels, s.max_labels_per_record
             )
-        lidx = self._lidx
-        if lidx is None or len(lidx) != schema.n_labels:
-            lidx = self._lidx = {lab: i for i, lab in enumerate(schema.labels)}
-            self._label_rows = {}
-        key = tuple(names)
-        rows = self._label_rows
-        row = rows.get(key)
-        if row is not None:
-            return row, []
-        try:  # every name is known
-            row = np.zeros(len(lidx), dtype=np.uint8)
-            row[[lidx[n] for n in names]] = 1
-        except KeyError:
-            pass
-        else:
-            if len(rows) >= MAX_LABEL_ROWS:
-                rows.clear()
-            row.flags.writeable = False
-            rows[key] = row
-            return row, []
-        known = [n for n in dict.fromkeys(names) if schema.has_label(n)]
-        unknown = [n for n in dict.fromkeys(names) if not schema.has_label(n)]
-        policy = self.settings.label_policy
-        if policy == "grow" and schema.n_labels + len(unknown) > self.settings.max_labels:
-            raise DecodeError(
-                contract.TOO_MANY_LABELS,
-                f"{what} {record_id!r} would grow the label space to "
-                f"{schema.n_labels + len(unknown)} labels (max_labels {self.settings.max_labels})",
-            )
-        if policy == "reject":
-            raise DecodeError(
-                contract.UNKNOWN_LABEL,
-                f"{what} {record_id!r} has label(s) {', '.join(map(repr, unknown))} "
-                "not in the label space",
-            )
-        if policy == "grow":
-            return None, unknown
-        return schema.labels_to_row(known), []
+        return enc.row(names, what, record_id)
 
     # ------------------------------------------------------------------ after the batch
     def _scored(

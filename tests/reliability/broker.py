@@ -8,8 +8,11 @@ Checked:
 
 1. ``/ready`` answers 503 during the outage and 200 again after it; ``/health`` answers 200
    throughout and the service never exits;
-2. the learned counter (``/metrics``) equals the number of events produced;
-3. every event has a prediction record, and the served model predicts a probe set exactly like
+2. the outage falls mid-run: when the broker starts again, events produced before the stop are
+   still unlearned (the counter is read after the broker is gone, and again just before it
+   starts: the service cannot have consumed them while no broker answered);
+3. the learned counter (``/metrics``) equals the number of events produced;
+4. every event has a prediction record, and the served model predicts a probe set exactly like
    an uninterrupted run over the same records (nothing lost, nothing learned twice).
 
 Script: ``python -m tests.reliability.broker [--events N] [--outage S] [--long]`` on a broker it
@@ -52,7 +55,10 @@ from tests.support.served import Served, metric_sum
 class BrokerResult:
     events: int
     outage_seconds: float = 0.0
-    learned_before_stop: float = 0.0
+    first_part: int = 0  # events produced before the stop
+    learned_before_stop: float = 0.0  # when the stop was asked for
+    learned_after_stop: float = 0.0  # once the broker was gone
+    learned_before_start: float = 0.0  # just before it was started again
     seconds_to_not_ready: float | None = None  # after the broker stopped
     seconds_to_ready: float | None = None  # after the broker started again
     ready_codes_during_outage: list[int] = field(default_factory=list)
@@ -109,7 +115,7 @@ def run_broker_restart(
     prefix = unique_prefix("broker")
     stream = labelled_stream(n_events, seed=seed)
     first = int(n_events * 0.6)
-    res = BrokerResult(events=n_events)
+    res = BrokerResult(events=n_events, first_part=first)
     env = service_env(
         prefix,
         snapshot_interval_seconds="1",
@@ -132,8 +138,11 @@ def run_broker_restart(
         t_stop = time.monotonic()
         control.stop()
         stopped = time.monotonic()
+        res.learned_after_stop = svc.learned()
+        say(f"broker stopped in {stopped - t_stop:.1f} s; learned {res.learned_after_stop}")
         time.sleep(outage)
-        say("starting the broker again")
+        res.learned_before_start = svc.learned()
+        say(f"learned {res.learned_before_start} of {first}: starting the broker again")
         t_start_broker = time.monotonic()
         control.start()
         started = time.monotonic()
@@ -210,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap, control, workdir, n_events=n, outage=outage, seed=args.seed, log=sys.stderr
         )
     checks = {
+        "the outage fell mid-run": res.learned_before_start < res.first_part,
         "/ready 503 during the outage": 503 in res.ready_codes_during_outage,
         "/health always 200": res.health_failures == 0,
         "learned counter = events": res.learned == n,

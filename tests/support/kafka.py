@@ -14,8 +14,9 @@ Fixtures (re-exported by the integration and e2e ``conftest.py``):
 ``kafka_bootstrap``
     session: the bootstrap address ``"127.0.0.1:PORT"``.
 ``kafka_broker_control``
-    a :class:`BrokerControl` to ``stop()`` / ``start()`` / ``restart()`` the broker; skipped
-    when the broker is external without a ``kafka.sh`` directory.
+    a :class:`BrokerControl` to ``stop()`` / ``start()`` / ``restart()`` the broker; when the
+    broker is external without a ``kafka.sh`` directory the test skips, and fails under
+    ``make test`` (``STREAMLEARN_TEST_REQUIRE_ALL=1``).
 ``topic_factory``
     ``topic_factory(partitions=1, *, config=None, prefix=None) -> name``: a new uniquely named
     topic, ready (every partition has a leader); deleted after the test.
@@ -49,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.skips import ENV_REQUIRE_ALL
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = ROOT / "docker" / "local" / "kafka.sh"
@@ -339,10 +342,13 @@ def kafka_broker_control(kafka_bootstrap: str) -> Iterator[BrokerControl]:
     """Stop/start the session's broker; it is running again after the test in any case."""
     broker = SESSION_BROKER.controllable
     if broker is None:
-        pytest.skip(
+        message = (
             f"{ENV_BOOTSTRAP}={kafka_bootstrap} is an external broker that this session cannot "
             f"restart (set {ENV_DIR} to its kafka.sh directory, or unset {ENV_BOOTSTRAP})"
         )
+        if os.environ.get(ENV_REQUIRE_ALL) == "1":
+            pytest.fail(message)  # under make test the broker tests must run
+        pytest.skip(message)
     control = BrokerControl(broker)
     try:
         yield control

@@ -30,8 +30,8 @@ import pytest
 import yaml
 
 from tests.support.kafka import free_port
+from tests.support.skips import ENV_REQUIRE_ALL
 
-ENV_REQUIRE_ALL = "STREAMLEARN_TEST_REQUIRE_ALL"
 INSTALL_HINT = "docker/local/prometheus.sh install"
 
 

@@ -6,7 +6,6 @@ Runs on a prefix of yeast to stay fast; the CLI itself is run once through a sub
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -17,13 +16,7 @@ from streamlearn.evaluate.prequential import prequential
 from streamlearn.multilabel import make_learner
 from tests.unit.test_evaluate_cli import run_cli
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("streamlearn.stream.arff") is None,
-        reason="needs the streams branch",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 PREFIX = 300
 TOL = 1e-12

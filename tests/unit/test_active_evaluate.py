@@ -10,7 +10,8 @@ import pytest
 
 from streamlearn import multilabel
 from streamlearn.active import LabelQueryPolicy
-from streamlearn.active.evaluate import active_prequential, bench_active, parse_budget
+from streamlearn.active.evaluate import active_prequential, parse_budget
+from streamlearn.benchmarks.active import bench_active
 from streamlearn.cli import main
 from streamlearn.evaluate import commands
 from streamlearn.evaluate.prequential import prequential
@@ -95,7 +96,7 @@ def test_label_wise_variable_uncertainty_beats_random_on_a_synthetic_stream():
 def toy(monkeypatch):
     ds = toy_dataset(300, seed=7)
     monkeypatch.setattr(
-        commands, "_load", lambda data, limit, seed: ds if limit is None else ds.head(limit)
+        commands, "load_data", lambda data, limit, seed: ds if limit is None else ds.head(limit)
     )
     monkeypatch.setitem(
         multilabel.LEARNERS, "test-lr", "tests.unit._active_learners:PerLabelLogistic"
@@ -152,7 +153,17 @@ def test_bench_active_json_table_and_plot(toy, capsys, tmp_path):
                  "label-wise"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "variable-uncertainty" in out and "random" in out and "30%" in out
-    assert len(out.strip().splitlines()) == 3 + 1 + 4
+    assert len(out.strip().splitlines()) == 3 + 1 + 4 + 1
+    assert "median of 1 timed run(s) of every configuration, interleaved" in out
+    # smoke: every configuration timed alike, --repeat times, the median kept
+    assert main([*argv, "--json", "--strategies", "random", "--budgets", "20%", "--repeat",
+                 "3"]) == 0  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3
+    for r in rows:
+        assert r["repeat"] == 3 and r["statistic"] == "median" and len(r["seconds_runs"]) == 3
+        assert r["seconds"] == sorted(r["seconds_runs"])[1] and min(r["seconds_runs"]) > 0
+        assert 0.0 <= r["micro_f1"] <= 1.0 and 0.0 <= r["budget_used"] <= r["budget"]
 
 
 def test_bench_active_errors(toy, capsys):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
-from streamlearn.evaluate.bench import bench, build_learner
-from streamlearn.multilabel import LEARNERS
+from streamlearn.benchmarks import bench as B
+from streamlearn.benchmarks.bench import METRIC_KEYS, bench
+from streamlearn.multilabel import LEARNERS, make_learner
 from tests.unit._learners import toy_dataset
 
 
@@ -52,10 +55,46 @@ def test_peer_limit_larger_than_the_stream_changes_nothing(memo):
     assert [r["instances"] for r in rows] == [100, 100]
 
 
-def test_build_learner_params_and_seed():
-    ht = build_learner("br-ht", {"grace_period": 50}, seed=3)  # no seed parameter: not passed
+def test_make_learner_params_and_seed():
+    ht = make_learner("br-ht", {"grace_period": 50}, seed=3)  # no seed parameter: not passed
     assert ht.grace_period == 50
     with pytest.raises(ValueError, match="no parameter 'bogus'"):
-        build_learner("br-ht", {"bogus": 1})
+        make_learner("br-ht", {"bogus": 1})
     with pytest.raises(ValueError, match="unknown learner"):
-        build_learner("nope")
+        make_learner("nope")
+
+
+def test_ours_and_peers_alike_one_warm_up_then_repeats_interleaved_and_their_median(
+    memo, monkeypatch
+):
+    """Every learner (ours and the peers) is warmed up once over the most instances it is
+    timed on, then every run is timed ``repeat`` times, one of each in turn; the time of a run
+    is the median of its repetitions, and a ratio is between two medians."""
+    calls = []
+    real = B.prequential
+
+    def spy(learner, dataset, **kw):
+        calls.append((kw.get("name"), kw.get("limit")))
+        return real(learner, dataset, **kw)
+
+    monkeypatch.setattr(B, "prequential", spy)
+    ds = toy_dataset(300, seed=4)
+    rows = bench(ds, [memo, "br-nb"], peer_limit=120, repeat=3)
+    warm = [(None, 300), (None, 120)]  # warm_up passes no name
+    timed = [("memo", 300), ("br-nb", 120), ("memo", 120)]
+    assert calls == warm + timed * 3
+    for r in rows:
+        assert r["repeat"] == 3 and r["statistic"] == "median" and len(r["seconds_runs"]) == 3
+        assert r["seconds"] == statistics.median(r["seconds_runs"])
+        assert r["instances_per_second"] == r["instances"] / r["seconds"]
+    prefix = next(r for r in rows if r["run"] == "prefix")
+    peer = next(r for r in rows if r["learner"] == "br-nb")
+    assert prefix["speedup_vs_br-nb"] == peer["seconds"] / prefix["seconds"]
+    one = bench(ds, [memo, "br-nb"], peer_limit=120)
+    for a, b in zip(rows, one):  # the metrics do not depend on the repetitions
+        assert {k: a[k] for k in METRIC_KEYS} == {k: b[k] for k in METRIC_KEYS}
+
+
+def test_repeat_must_be_positive(memo):
+    with pytest.raises(ValueError, match="repeat"):
+        bench(toy_dataset(20), [memo], repeat=0)

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
+from streamlearn.benchmarks import report as R
 from streamlearn.cli import main
-from streamlearn.evaluate import report as R
+from tests.conftest import ROOT
 
 METRIC_KEYS = [k for k, _, _ in R.METRICS]
 
@@ -58,7 +59,7 @@ def test_quick_averages_are_the_means_of_the_whole_stream_runs(quick):
             assert rep["averages"]["learners"][name][key] == pytest.approx(mean, abs=1e-15)
     # the peers ran a prefix only: no whole-stream average for them
     assert not set(R.PEERS) & set(rep["averages"]["learners"])
-    pub = [R.PUBLISHED[d]["micro_f1"][0] for d in ("flags", "emotions")]
+    pub = [R.published()[d]["micro_f1"][0] for d in ("flags", "emotions")]
     assert rep["averages"]["published"]["micro_f1"]["mlhat"] == pytest.approx(sum(pub) / 2)
 
 
@@ -67,7 +68,7 @@ def test_quick_markdown_has_the_tables_the_averages_and_verdicts_from_the_number
     assert "QUICK SMOKE RUN" in md
     for heading in (
         "## How this was produced",
-        "## Acceptance bars (issues 2 and 3)",
+        "## Acceptance bars",
         "## Averages over the 2 data set(s) (whole-stream runs only)",
         "## Speed over the same instances",
         "### flags: 194 instances, 19 features, 7 labels, dense",
@@ -247,3 +248,22 @@ def test_peer_rule_is_a_function_of_the_shape_only():
             assert p == min(n, math.ceil(R.PEER_PAIRS / labels))
             assert R.peer_instances(n, labels, peer_limit=700) == min(n, 700)
             assert R.peer_instances(n, labels, pairs=10) == min(n, math.ceil(10 / labels))
+
+
+def test_the_published_results_are_package_data_for_the_14_data_sets():
+    pub = R.published()
+    assert tuple(pub) == R.ACCEPTANCE_DATASETS
+    assert pub["emotions"]["micro_f1"] == (0.4446, "NB", 0.6285)
+    assert "hamming_loss" not in pub["stackex"]  # no row in the study's table
+    assert sum(len(v) for v in pub.values()) == 55
+
+
+def test_docs_benchmarks_md_is_the_rendering_of_docs_benchmarks_json(tmp_path, capsys):
+    """The page is generated: re-rendering its JSON (verdicts computed again) gives it back."""
+    out = tmp_path / "b.md"
+    js = ROOT / "docs" / "benchmarks.json"
+    assert main(["bench-report", "--from-json", str(js), "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == (ROOT / "docs" / "benchmarks.md").read_text(
+        encoding="utf-8"
+    )
+    assert "FAIL" not in capsys.readouterr().out

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from streamlearn.benchmarks.commands import DETECTORS as COMMAND_DETECTORS
+from streamlearn.benchmarks.drift import DETECTORS, QUALITY_KEYS
 from streamlearn.cli import main
 from streamlearn.drift.streams import (
     DriftStream,
@@ -73,49 +75,34 @@ def test_score_detections() -> None:
 
 
 def test_bench_drift_json(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(
-        [
-            "bench-drift",
-            "--json",
-            "--n",
-            "3000",
-            "--streams",
-            "3",
-            "--stream-length",
-            "1500",
-            "--kswin-n",
-            "300",
-            "--kswin-stream-length",
-            "300",
-        ]
-    )
-    assert rc == 0
+    """Shape and sanity on small input: River and ours timed alike (3 interleaved runs each,
+    their median), every speed figure backed by its runs, no figure that was not measured."""
+    argv = ["bench-drift", "--json", "--n", "3000", "--streams", "3", "--stream-length", "1500"]
+    argv += ["--kswin-n", "300", "--kswin-stream-length", "300", "--repeat", "3"]
+    assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["detector"] for r in rows] == [
-        "ADWIN",
-        "PageHinkley",
-        "DDM",
-        "EDDM",
-        "HDDM_A",
-        "KSWIN",
-    ]
+    assert [r["detector"] for r in rows] == list(DETECTORS)
+    contenders = ("river", "single", "array", "river_check", "single_check")
     for r in rows:
-        for key in (
-            "equivalent_streams",
-            "streams",
-            "array_speedup_vs_river",
-            "single_speedup_vs_river",
-            "mean_delay",
-            "false_alarms",
-            "missed",
-            "river_ns_per_update",
-            "single_ns_per_update",
-            "array_ns_per_update",
-        ):
-            assert key in r, (r["detector"], key)
+        assert set(r) == {
+            "detector", *QUALITY_KEYS, "stream_length", "families", "seed", "speed_n", "check_n",
+            "speed_stream", "repeat", "statistic", "array_speedup_vs_river",
+            "single_speedup_vs_river", "single_check_speedup_vs_river",
+            *[f"{c}_ns_per_update" for c in ("river", "single", "array", "river_check",
+                                            "single_check")],
+            *[f"{c}_ns_runs" for c in contenders],
+        } | ({"params"} if r["detector"] == "KSWIN" else set()), r["detector"]  # fmt: skip
         assert r["equivalent_streams"] == r["streams"] == 3
-        assert r["array_speedup_vs_river"] > 0 and r["single_ns_per_update"] > 0
-    assert rows[-1]["speed_n"] == 300 and "note" in rows[-1]
+        assert r["repeat"] == 3 and r["statistic"].startswith("median of 3 interleaved runs")
+        for c in contenders:
+            runs = r[f"{c}_ns_runs"]
+            assert len(runs) == 3 and all(v > 0 for v in runs), (r["detector"], c)
+            assert r[f"{c}_ns_per_update"] == pytest.approx(sorted(runs)[1], abs=0.06)  # rounding
+        med = {c: sorted(r[f"{c}_ns_runs"])[1] for c in contenders}
+        assert r["array_speedup_vs_river"] == pytest.approx(med["river"] / med["array"], abs=0.06)
+        assert r["mean_delay"] is None or r["mean_delay"] >= -r["stream_length"]
+    assert rows[-1]["speed_n"] == 300 and rows[-1]["stream_length"] == 300
+    assert rows[0]["speed_n"] == 3000 and rows[0]["check_n"] == 3000
 
 
 def test_bench_drift_table_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,4 +124,9 @@ def test_bench_drift_table_and_errors(capsys: pytest.CaptureFixture[str]) -> Non
     )
     out = capsys.readouterr().out
     assert out.startswith("| detector |") and "| DDM |" in out
+    assert "Speed: median of 3 interleaved runs (thread CPU time), River and ours alike." in out
     assert main(["bench-drift", "--n", "0"]) == 2
+
+
+def test_the_command_offers_the_detectors_of_the_bench() -> None:
+    assert COMMAND_DETECTORS == DETECTORS

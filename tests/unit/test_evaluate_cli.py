@@ -1,12 +1,11 @@
 """``streamlearn evaluate`` / ``bench``: output contracts and errors.
 
-In-process runs use a stream built from arrays (the loader is swapped); the real-data runs
-need the ARFF reader of the streams branch.
+In-process runs use a stream built from arrays (the loader is swapped); a few run on real data
+and the synthetic stream.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,11 +16,6 @@ from streamlearn.cli import main
 from streamlearn.evaluate import commands
 from tests.conftest import ROOT
 from tests.unit._learners import toy_dataset
-
-HAVE_ARFF = importlib.util.find_spec("streamlearn.stream.arff") is not None
-HAVE_SYNTH = importlib.util.find_spec("streamlearn.stream.synth") is not None
-needs_arff = pytest.mark.skipif(not HAVE_ARFF, reason="needs the streams branch")
-needs_synth = pytest.mark.skipif(not HAVE_SYNTH, reason="needs the streams branch")
 
 REQUIRED = (
     "learner",
@@ -41,7 +35,7 @@ REQUIRED = (
 def toy(monkeypatch):
     ds = toy_dataset(300, seed=7)
     monkeypatch.setattr(
-        commands, "_load", lambda data, limit, seed: ds if limit is None else ds.head(limit)
+        commands, "load_data", lambda data, limit, seed: ds if limit is None else ds.head(limit)
     )
     return ds
 
@@ -86,6 +80,23 @@ def test_evaluate_errors_are_one_clear_line(toy, capsys, argv, message):
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["evaluate", "--data", "toy", "--learner", "br-nb"],
+        ["bench-active", "--data", "toy", "--learner", "br-nb", "--strategies", "random"],
+    ],
+)
+def test_plot_without_matplotlib_is_a_clear_error_before_any_run(toy, monkeypatch, capsys, argv):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    ran = []
+    monkeypatch.setattr(commands, "load_data", lambda *a: ran.append(a))
+    assert main([*argv, "--plot", "out.png", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--plot needs matplotlib" in err and "pip install 'streamlearn[plot]'" in err
+    assert "Traceback" not in err and ran == []
+
+
 def test_missing_data_file(capsys, tmp_path):
     missing = str(tmp_path / "nope.arff")
     assert main(["evaluate", "--data", missing, "--learner", "br-ht"]) == 2
@@ -93,16 +104,23 @@ def test_missing_data_file(capsys, tmp_path):
 
 
 def test_bench_json_and_table(toy, capsys):
+    """Smoke test of ``bench``: JSON shape and sanity on a small stream."""
     argv = ["bench", "--data", "toy", "--learners", "br-nb,cc-lr", "--peer-limit", "100"]
-    assert main([*argv, "--json", "--quiet"]) == 0
+    assert main([*argv, "--json", "--quiet", "--repeat", "3"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["learner"], r["instances"]) for r in rows] == [("br-nb", 100), ("cc-lr", 100)]
     for r in rows:
-        for key in REQUIRED:
+        for key in (*REQUIRED, "run", "repeat", "statistic", "seconds_runs"):
             assert key in r
+        assert r["repeat"] == 3 and r["statistic"] == "median"
+        assert len(r["seconds_runs"]) == 3 and min(r["seconds_runs"]) > 0
+        assert r["seconds"] == sorted(r["seconds_runs"])[1]
+        assert 0.0 <= r["micro_f1"] <= 1.0 and 0.0 <= r["hamming_loss"] <= 1.0
     assert main([*argv, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "br-nb" in out and "cc-lr" in out and "inst/s" in out
+    assert "median of 1 timed run(s) of each learner, interleaved" in out
+    assert main([*argv, "--repeat", "0"]) == 2
     assert main(["bench", "--data", "toy", "--learners", "br-nb,nope"]) == 2
     assert "unknown learner 'nope'" in capsys.readouterr().err
 
@@ -114,7 +132,7 @@ def test_help_lists_the_commands(capsys):
     assert "evaluate" in out and "bench" in out
 
 
-# ------------------------------------------------------------------ real data (streams branch)
+# ------------------------------------------------------------------ real data
 def run_cli(*argv: str) -> subprocess.CompletedProcess:
     """``python -m streamlearn ...`` from the checkout root (so the checkout's package runs)."""
     return subprocess.run(
@@ -126,7 +144,6 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
     )
 
 
-@needs_arff
 def test_bench_cli_on_yeast(datasets_dir):
     p = run_cli(
         "bench",
@@ -143,7 +160,6 @@ def test_bench_cli_on_yeast(datasets_dir):
     assert [(r["learner"], r["instances"]) for r in rows] == [("br-nb", 150), ("cc-lr", 150)]
 
 
-@needs_synth
 def test_evaluate_synthetic(capsys):
     argv = ["evaluate", "--data", "synthetic", "--learner", "br-nb", "--limit", "600"]
     assert main([*argv, "--json", "--quiet", "--seed", "3"]) == 0

@@ -36,7 +36,7 @@ def _river_reference(name: str, labels: list):
 def test_peer_gives_rivers_probabilities(name, sparse):
     ds = toy_dataset(400, sparse=sparse, seed=1)
     params = {"grace_period": 30} if name == "br-ht" else {}
-    ours = make_learner(name, **params).set_schema(ds.schema)
+    ours = make_learner(name, params).set_schema(ds.schema)
     ref = _river_reference(name, ds.schema.labels)
     P = ours.predict_learn_many(ds.X, ds.Y)
     expected = np.zeros_like(P)
