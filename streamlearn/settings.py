@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     poll_max_records: int = Field(2000, ge=1)
     poll_timeout_ms: int = Field(100, ge=0)
     max_event_bytes: int = Field(1 << 20, ge=64, description="larger events go to the DLQ")
+    max_output_bytes: int = Field(
+        1_000_000,
+        ge=1024,
+        description="largest output record (the output topics' record limit): a larger "
+        "prediction keeps its labels and its top probabilities, a larger label request drops x",
+    )
     dlq_max_value_bytes: int = Field(
         1_000_000,
         ge=1024,

@@ -349,7 +349,13 @@ class Shard:
             st.shard,
             learning,
         )
-        out.extend([OutRecord("predictions", g.rec.key, v) for g, v in zip(group, values)])
+        limit = self.settings.max_output_bytes
+        out.extend(
+            [
+                OutRecord("predictions", g.rec.key, v if len(v) <= limit else _fit(v, limit))
+                for g, v in zip(group, values)
+            ]
+        )
         st.counts["events_predicted"] += len(group)
         self.rec.predicted(len(group))
 
@@ -363,7 +369,11 @@ class Shard:
         p = prow[mask]
         score = float(np.mean(1.0 - np.abs(2.0 * p - 1.0)))
         req = LabelRequest.build(g.event.id, g.event.x, asked, score, st.shard, g.rec.offset)
-        out.append(req.to_record(g.rec.key))
+        record = req.to_record(g.rec.key)
+        if len(record.value) > self.settings.max_output_bytes:  # the event's x is too large:
+            req = req.model_copy(update={"x": []})  # the oracle finds it by id and offset
+            record = req.to_record(g.rec.key)
+        out.append(record)
         st.counts["label_requests"] += 1
         st.counts["labels_requested"] += len(asked)
         self.rec.asked(len(asked))
@@ -677,3 +687,14 @@ def _unusable(exc: Exception) -> DecodeError:
     bug): its dead letter says what happened."""
     log.exception("a record could not be used")
     return DecodeError(contract.INVALID_SCHEMA, f"could not be used ({type(exc).__name__}: {exc})")
+
+
+def _fit(value: bytes, limit: int) -> bytes:
+    """A prediction record over the output size limit, cut to fit (logged: it is rare)."""
+    log.warning(
+        "a prediction record of %d bytes is over max_output_bytes (%d): only its labels and "
+        "top probabilities are sent",
+        len(value),
+        limit,
+    )
+    return contract.fit_prediction(value, limit)

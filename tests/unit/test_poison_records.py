@@ -148,3 +148,28 @@ def test_a_late_label_the_learner_fails_on_is_dead_lettered() -> None:
     assert reasons(out) == ["learner_error"]
     assert dict(by_kind(out, "dlq")[0].headers)["source_topic"] == b"t.labels"
     assert proc.state.counts["events_learned"] == 4 and proc.state.counts["labels_joined"] == 1
+
+
+def test_outputs_are_cut_to_the_topic_record_limit_never_refused() -> None:
+    from streamlearn.service.contract import Prediction
+
+    many = [f"label-{j:04d}" for j in range(400)]
+    proc, _ = make_proc(make_settings(labels=many, max_output_bytes=2048))
+    out = proc.process(
+        [
+            event(i, {"id": f"e{i}", "x": [i, 1, 2, 3], "labels": many[i : i + 40]})
+            for i in range(20)
+        ]
+    )
+    preds = by_kind(out, "predictions")
+    assert len(preds) == 20 and reasons(out) == []
+    for r in preds:
+        assert len(r.value) <= 2048
+        p = Prediction.model_validate_json(r.value)
+        assert p.omitted is not None and p.omitted + len(p.proba) == len(many)
+        top = sorted(p.proba.values(), reverse=True)
+        assert list(p.proba.values()) == top  # the highest probabilities are the ones kept
+    small = make_proc(make_settings(labels=many))[0].process(
+        [event(0, {"id": "x", "x": [1, 1, 2, 3]})]
+    )
+    assert Prediction.model_validate_json(by_kind(small, "predictions")[0].value).omitted is None
