@@ -214,6 +214,12 @@ class Settings(BaseSettings):
     # --- late labels
     pending_ttl_seconds: float = Field(3600.0, gt=0)
     pending_max_size: int = Field(100_000, ge=1)
+    pending_max_bytes: int = Field(
+        256 << 20,
+        ge=1 << 20,
+        description="bytes the waiting events (rows, probabilities) and, apart, the waiting "
+        "label records may hold; the oldest are evicted beyond",
+    )
     orphan_ttl_seconds: float = Field(
         60.0, gt=0, description="a label record waits this long for its event to be consumed"
     )

@@ -132,7 +132,13 @@ class Shard:
         self.hook = hook
         self.clock = clock
         s = settings
-        state.join.configure(s.pending_ttl_seconds, s.orphan_ttl_seconds, s.pending_max_size, clock)
+        state.join.configure(
+            s.pending_ttl_seconds,
+            s.orphan_ttl_seconds,
+            s.pending_max_size,
+            clock,
+            s.pending_max_bytes,
+        )
         self.publisher = Publisher(
             state, readers, s.publish_every_events, s.publish_interval_ms, clock
         )

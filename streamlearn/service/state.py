@@ -85,6 +85,7 @@ class ShardState:
                 settings.orphan_ttl_seconds,
                 settings.pending_max_size,
                 clock,
+                settings.pending_max_bytes,
             ),
             schema=None if schema is None else schema.copy(),
         )
