@@ -64,6 +64,19 @@ def test_chunks_of_crashed_writers_are_deleted(kafka_bootstrap: str, prefix: str
         prod.close()
 
 
+def _learn_and_snapshot(s, n: int) -> None:
+    """Run the service until it learned ``n`` events, then stop it: a genuine snapshot."""
+    from tests.support.service import RunnerThread, event, produce
+
+    svc = RunnerThread(s)
+    try:
+        svc.wait(lambda: svc.state.ready()[0], 120, "ready")
+        produce(s.kafka_bootstrap, s.topic("events"), [event(i, [1.0, i], ["a"]) for i in range(n)])
+        svc.wait(lambda: svc.learned() >= n, 120, f"{n} events learned")
+    finally:
+        svc.stop()
+
+
 def test_a_forged_snapshot_in_the_topic_is_refused_and_runs_nothing(
     kafka_bootstrap: str, prefix: str, tmp_path
 ) -> None:
@@ -77,17 +90,11 @@ def test_a_forged_snapshot_in_the_topic_is_refused_and_runs_nothing(
 
     from streamlearn.snapshot import SnapshotError, SnapshotKeys
     from tests.support.forged import forged, payloads
-    from tests.support.service import RunnerThread, event, produce
+    from tests.support.service import RunnerThread
 
     key = "kafka-forged-snapshot-test-key-0123456789"
     s = kafka_settings(kafka_bootstrap, prefix, snapshot_keys=key)
-    svc = RunnerThread(s)
-    try:
-        svc.wait(lambda: svc.state.ready()[0], 120, "ready")
-        produce(kafka_bootstrap, s.topic("events"), [event(i, [1.0, i], ["a"]) for i in range(20)])
-        svc.wait(lambda: svc.learned() >= 20, 120, "20 events learned")
-    finally:
-        svc.stop()  # a genuine snapshot
+    _learn_and_snapshot(s, 20)
     prod = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     store = KafkaSnapshotStore(s, prod, 1)
     genuine = store.load(0)
@@ -145,16 +152,10 @@ def test_a_forged_snapshot_in_the_topic_is_refused_and_runs_nothing(
 def test_malformed_keys_in_the_topic_are_skipped_with_a_metric(
     kafka_bootstrap: str, prefix: str
 ) -> None:
-    from tests.support.service import RunnerThread, event, produce
+    from tests.support.service import RunnerThread, produce
 
     s = kafka_settings(kafka_bootstrap, prefix, snapshot_keys="k" * 32)
-    svc = RunnerThread(s)
-    try:
-        svc.wait(lambda: svc.state.ready()[0], 120, "ready")
-        produce(kafka_bootstrap, s.topic("events"), [event(i, [1.0, i], ["a"]) for i in range(9)])
-        svc.wait(lambda: svc.learned() >= 9, 120, "9 events learned")
-    finally:
-        svc.stop()
+    _learn_and_snapshot(s, 9)
     key = shard_key(s, 0)
     junk = [b"#", b"x#y", f"{key}#1".encode(), f"{key}#a#b#c".encode(), b"\xff\xfe#\x00"]
     produce(kafka_bootstrap, s.topic("snapshots"), [(k, b"junk") for k in junk], partition=0)
