@@ -61,11 +61,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _bare_consume(bootstrap: str, topic: str, n: int, max_records: int) -> float:
+def _bare_consume(kafka: dict[str, Any], topic: str, n: int, max_records: int) -> float:
     from kafka import KafkaConsumer, TopicPartition
 
     c = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka,
         group_id=None,
         enable_auto_commit=False,
         fetch_max_bytes=64 << 20,
@@ -147,6 +147,7 @@ def run_bench(
     import uvicorn
     from kafka import KafkaAdminClient, KafkaProducer
 
+    from consumers.kafka_config import kafka_args
     from consumers.replay import encode_rows
     from consumers.service import LearnerProcess, start_http
     from consumers.topics import ensure_topics
@@ -163,7 +164,8 @@ def run_bench(
     )
     name = resolve_learner_name(settings.learner)
     topic = settings.topic("events")
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    kafka = kafka_args(settings)  # TLS and SASL from STREAMLEARN_KAFKA_* as for the service
+    admin = KafkaAdminClient(**kafka)
     try:
         ensure_topics(settings, admin)
         _say(log, f"topics {prefix}*; learner {name}; {n_events} events")
@@ -173,9 +175,7 @@ def run_bench(
         features = [f"x{i}" for i in range(N_FEATURES)]
         labels = [f"Class{j + 1}" for j in range(N_LABELS)]
         values = [v for _, v, _ in encode_rows(X, Y, features, labels)]
-        prod = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=1 << 20
-        )
+        prod = KafkaProducer(**kafka, acks="all", linger_ms=20, batch_size=1 << 20)
         t0 = time.perf_counter()
         for i, v in enumerate(values):
             prod.send(topic, value=v, key=str(i).encode(), partition=0)
@@ -186,7 +186,7 @@ def run_bench(
         _say(log, f"produced at {produce_rate:,.0f} events/s ({bytes_per_event:.0f} bytes each)")
 
         # 2. bare consume
-        bare = [_bare_consume(bootstrap, topic, n_events, settings.poll_max_records)]
+        bare = [_bare_consume(kafka, topic, n_events, settings.poll_max_records)]
         _say(log, f"bare consume {bare[0]:,.0f} events/s")
 
         # 3. end to end, as `streamlearn serve --kafka` runs: learning process + HTTP here
@@ -262,7 +262,7 @@ def run_bench(
         idle = sorted(c[1] for c in calls if t_end + 0.2 <= c[0] <= t_idle and c[2] == 200)
 
         # 4. bare consume again
-        bare.append(_bare_consume(bootstrap, topic, n_events, settings.poll_max_records))
+        bare.append(_bare_consume(kafka, topic, n_events, settings.poll_max_records))
         _say(log, f"bare consume {bare[1]:,.0f} events/s")
     finally:
         if not keep_topics:

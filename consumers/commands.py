@@ -39,21 +39,39 @@ def register(subparsers: Any) -> None:
     p.add_argument("--topic-prefix", help="Kafka mode: prefix of the topic names")
     p.add_argument("--group-id", help="Kafka mode: consumer group")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="allow --host other than loopback without STREAMLEARN_API_TOKEN (/v1/* open)",
+    )
     p.set_defaults(func=_serve)
 
     s = subparsers.add_parser("snapshot", help="inspect model snapshots")
     ssub = s.add_subparsers(dest="snapshot_command", metavar="ACTION")
     show = ssub.add_parser(
         "show",
-        help="print a snapshot's header (format, versions, learner, shard, offsets)",
-        description="Print the header of a snapshot file, or of the snapshots in the "
-        "compacted snapshots topic of a broker (--kafka).",
+        help="verify a snapshot's signature and print its header (format, versions, learner, "
+        "shard, offsets)",
+        description="Verify and print the header of a snapshot file, or of the snapshots in "
+        "the compacted snapshots topic of a broker (--kafka). The signature is checked with "
+        "the service's keys (STREAMLEARN_SNAPSHOT_KEYS, else the host's key file) before "
+        "anything else; an unsigned or forged snapshot is reported and never unpickled.",
     )
     show.add_argument("path", nargs="?", help="snapshot file (or a snapshot directory)")
     show.add_argument("--kafka", metavar="BOOTSTRAP", help="read the snapshots topic instead")
     show.add_argument("--topic-prefix", default=None, help="topic prefix (default from settings)")
     show.add_argument("--load", action="store_true", help="also unpickle the state and describe it")
     show.set_defaults(func=_snapshot_show)
+    sign = ssub.add_parser(
+        "sign",
+        help="sign unsigned snapshot files that you trust (written before snapshots were signed)",
+        description="Sign snapshot files in place with the service's signing key "
+        "(STREAMLEARN_SNAPSHOT_KEYS, else the host's key file). Only for snapshots you trust: "
+        "a signature makes the service unpickle them. Signed snapshots are left alone.",
+    )
+    sign.add_argument("paths", nargs="+", help="snapshot files or directories")
+    sign.set_defaults(func=_snapshot_sign)
     s.set_defaults(func=lambda args: (s.print_help(sys.stderr), 2)[1])
 
     p = subparsers.add_parser(
@@ -127,9 +145,11 @@ def _replay(args: argparse.Namespace) -> int:
     if bool(args.file) == bool(args.synthetic):
         print("streamlearn replay: give an ARFF file or --synthetic (not both)", file=sys.stderr)
         return 2
+    from consumers.kafka_config import kafka_args
+
     n = replay(
         args.file,
-        bootstrap=settings.kafka_bootstrap,
+        bootstrap=kafka_args(settings),
         topic=args.topic or settings.topic("events"),
         labels_topic=args.labels_topic or settings.topic("labels"),
         rate=args.rate,
@@ -186,6 +206,7 @@ _FLAGS = {
     "topic_prefix": "topic_prefix",
     "group_id": "group_id",
     "log_level": "log_level",
+    "insecure": "insecure",
 }
 
 
@@ -212,13 +233,14 @@ def _serve(args: argparse.Namespace) -> int:
     return run_service(settings)
 
 
-def _describe_snapshot(data: bytes, load: bool) -> dict[str, Any]:
+def _describe_snapshot(data: bytes, load: bool, settings: Any) -> dict[str, Any]:
     from streamlearn import snapshot
 
-    header = snapshot.read_header(data)
-    out: dict[str, Any] = {"bytes": len(data), **header.to_dict()}
+    keys = settings.signing_keys()
+    header = snapshot.verify(data, keys)
+    out: dict[str, Any] = {"bytes": len(data), "verified": True, **header.to_dict()}
     if load:
-        snap = snapshot.loads(data)
+        snap = snapshot.loads(data, keys, trusted_modules=settings.trusted_modules())
         state = snap.state
         learner = getattr(state, "learner", None)
         out["warnings"] = list(snap.warnings)
@@ -232,40 +254,68 @@ def _describe_snapshot(data: bytes, load: bool) -> dict[str, Any]:
 def _snapshot_show(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from streamlearn.settings import Settings
     from streamlearn.snapshot import SnapshotError
 
     items: list[tuple[str, bytes]] = []
+    kw = {}
+    if args.kafka:
+        kw["kafka_bootstrap"] = args.kafka
+    if args.topic_prefix is not None:
+        kw["topic_prefix"] = args.topic_prefix
+    settings = Settings(**kw)
     if args.kafka:
         from consumers.snapshots import read_all_snapshots
-        from streamlearn.settings import Settings
 
-        kw = {"kafka_bootstrap": args.kafka}
-        if args.topic_prefix is not None:
-            kw["topic_prefix"] = args.topic_prefix
-        settings = Settings(**kw)
         items = sorted(read_all_snapshots(settings).items())
     elif args.path:
-        path = Path(args.path)
-        files = sorted(path.glob("*.snap")) if path.is_dir() else [path]
-        if not files:
-            print(f"streamlearn: no snapshot in {path}", file=sys.stderr)
+        try:
+            items = [(str(f), f.read_bytes()) for f in _snapshot_files(Path(args.path))]
+        except OSError as exc:
+            print(f"streamlearn: {exc}", file=sys.stderr)
             return 1
-        for f in files:
-            try:
-                items.append((str(f), f.read_bytes()))
-            except OSError as exc:
-                print(f"streamlearn: {exc}", file=sys.stderr)
-                return 1
     else:
         print("streamlearn snapshot show: give a PATH or --kafka BOOTSTRAP", file=sys.stderr)
         return 2
     status = 0
     for where, data in items:
         try:
-            desc = _describe_snapshot(data, args.load)
+            desc = _describe_snapshot(data, args.load, settings)
         except SnapshotError as exc:
             print(f"{where}: {exc}", file=sys.stderr)
             status = 1
             continue
         print(json.dumps({"source": where, **desc}, indent=2, default=str))
+    return status
+
+
+def _snapshot_files(path: Any) -> list[Any]:
+    files = sorted(path.glob("*.snap")) if path.is_dir() else [path]
+    if not files:
+        raise OSError(f"no snapshot in {path}")
+    return files
+
+
+def _snapshot_sign(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from streamlearn.settings import Settings
+    from streamlearn.snapshot import LocalSnapshotStore, sign
+
+    keys = Settings().signing_keys()
+    status = 0
+    try:
+        files = [f for p in args.paths for f in _snapshot_files(Path(p))]
+    except OSError as exc:
+        print(f"streamlearn: {exc}", file=sys.stderr)
+        return 1
+    for f in files:
+        try:
+            signed = sign(f.read_bytes(), keys)
+            LocalSnapshotStore(f.parent, suffix=f.suffix).save(f.stem, signed)  # atomic
+        except (OSError, ValueError) as exc:  # SnapshotError is a ValueError
+            print(f"{f}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{f}: signed with key {keys.signing_id}", file=sys.stderr)
     return status

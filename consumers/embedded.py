@@ -143,10 +143,10 @@ class EmbeddedSource:
         s = self.settings
         t_start = time.perf_counter()
         self.loop = loop
-        loop.readers.detail = "opening the source"
+        loop.readers.reason = "opening_source"
         if self.stream is None:
             self.stream = arff_stream(s.data, s.loop) if s.data else synthetic_stream(s)
-        loop.readers.detail = "restoring the model"
+        loop.readers.reason = "restoring"
         loop.assign([SHARD])
         self.connected = loop.readers.connected = True
         log.info(

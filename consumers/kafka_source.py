@@ -101,7 +101,7 @@ class KafkaSource:
             return False
         s = self.settings
         self.consumer = KafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
+            **self.cluster.args(),
             group_id=s.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -118,7 +118,7 @@ class KafkaSource:
             client_id="streamlearn-consumer",
         )
         self.consumer.subscribe(list(self.topics.values()), listener=_Listener(self, loop))
-        readers.detail = "joining the consumer group"
+        readers.reason = "joining_group"
         log.info(
             "consuming %s and %s as group %s",
             self.topics["events"],
@@ -150,7 +150,7 @@ class KafkaSource:
         """
         assert self.loop is not None
         readers = self.loop.readers
-        boot = self.settings.kafka_bootstrap
+        where = self.cluster.kafka.describe()
         lost = False
         while not self._unwatched.wait(0.25):
             connected = self._connected()
@@ -159,18 +159,25 @@ class KafkaSource:
             if connected != readers.connected:
                 readers.connected = connected
                 if not connected:
-                    readers.detail = f"Kafka at {boot} unreachable"
-                    log.warning("%s", readers.detail)
+                    readers.reason = self.cluster.lost()
+                    log.warning("Kafka at %s unreachable", where)
                     lost = True
                 else:
-                    readers.detail = "ready"
+                    readers.reason = "ready"
+                    self.cluster.reconnected()
                     if lost:
-                        log.info("Kafka at %s reachable again", boot)
+                        log.info("Kafka at %s reachable again", where)
 
     # -------------------------------------------------------------- records
     def poll(self, timeout_ms: int) -> dict[str, ShardBatch]:
         s = self.settings
-        batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=s.poll_max_records)
+        try:
+            batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=s.poll_max_records)
+        except Exception as exc:  # an ACL refusal says which ACLs to grant
+            denied = self.cluster.denied(exc)
+            if denied is None:
+                raise
+            raise denied from exc
         if rejoin_if_join_dropped(self.consumer):
             log.warning("kafka-python dropped a finished group join; rejoining the group")
         parts: dict[str, ShardBatch] = {}
@@ -223,6 +230,7 @@ class KafkaSource:
 
     def close(self) -> None:
         self._unwatched.set()
+        self.cluster.close()
         if self.consumer is not None:
             try:
                 self.consumer.close(autocommit=False)
@@ -281,7 +289,7 @@ def kafka_loop(
         settings,
         KafkaSource(settings, cluster),
         KafkaSink(settings, cluster),
-        KafkaSnapshotStore(settings, cluster=cluster),
+        KafkaSnapshotStore(settings, cluster=cluster, recorder=recorder),
         readers,
         recorder,
         hook,

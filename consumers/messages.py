@@ -26,6 +26,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from consumers.kafka_config import KafkaClientConfig
+
 __all__ = [
     "Close",
     "Config",
@@ -99,11 +101,11 @@ class Drop:
 
 @dataclass(frozen=True)
 class Status:
-    """Readiness: shards restored, source connected, and why not, for humans."""
+    """Readiness: shards restored, source connected, and the reason code (``/ready``)."""
 
     restored: bool
     connected: bool
-    detail: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,9 @@ class Exit:
 # ---------------------------------------------------------------------- learning <-> output
 @dataclass(frozen=True)
 class OutputConfig:
-    """First message to the output process: where to produce."""
+    """First message to the output process: where to produce (brokers, TLS, SASL)."""
 
-    bootstrap: str
+    kafka: KafkaClientConfig
     topics: dict[str, str]
     partitions: dict[str, int]
     linger_ms: int

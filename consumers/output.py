@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from consumers import messages as msg
+from consumers.kafka_config import KafkaClientConfig, kafka_args
 from consumers.topics import KafkaCluster
 from streamlearn.service.contract import OutputError, OutRecord
 from streamlearn.settings import Settings
@@ -34,11 +35,11 @@ __all__ = ["InlineSink", "KafkaSink", "OutputError", "ProcessSink", "make_sink"]
 log = logging.getLogger("streamlearn.output")
 
 
-def _producer(bootstrap: str, linger_ms: int) -> Any:
+def _producer(kafka: KafkaClientConfig, linger_ms: int) -> Any:
     from kafka import KafkaProducer
 
     return KafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_args(kafka),
         acks="all",
         linger_ms=linger_ms,
         batch_size=1 << 20,
@@ -105,9 +106,13 @@ class InlineSink:
     """Outputs produced in this process."""
 
     def __init__(
-        self, bootstrap: str, topics: dict[str, str], partitions: dict[str, int], linger_ms: int
+        self,
+        kafka: KafkaClientConfig,
+        topics: dict[str, str],
+        partitions: dict[str, int],
+        linger_ms: int,
     ) -> None:
-        self._p = _Producing(_producer(bootstrap, linger_ms), topics, partitions)
+        self._p = _Producing(_producer(kafka, linger_ms), topics, partitions)
 
     @property
     def errors(self) -> int:
@@ -139,7 +144,7 @@ def child_main() -> int:
     )
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     config = msg.read(inp)
-    p = _Producing(_producer(config.bootstrap, config.linger_ms), config.topics, config.partitions)
+    p = _Producing(_producer(config.kafka, config.linger_ms), config.topics, config.partitions)
     msg.write(out, msg.Ready())
     try:
         while True:
@@ -166,7 +171,11 @@ class ProcessSink:
     """Outputs produced by a child process (the learning process only pickles each batch)."""
 
     def __init__(
-        self, bootstrap: str, topics: dict[str, str], partitions: dict[str, int], linger_ms: int
+        self,
+        kafka: KafkaClientConfig,
+        topics: dict[str, str],
+        partitions: dict[str, int],
+        linger_ms: int,
     ) -> None:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ)
@@ -182,7 +191,7 @@ class ProcessSink:
         self._out = os.fdopen(self._proc.stdout.fileno(), "rb", buffering=0, closefd=False)
         self._seq = 0
         self.errors = 0
-        self._post(msg.OutputConfig(bootstrap, topics, partitions, linger_ms))
+        self._post(msg.OutputConfig(kafka, topics, partitions, linger_ms))
         self._reply(msg.Ready, 60.0)
 
     def _post(self, message: Any) -> None:
@@ -245,13 +254,13 @@ class ProcessSink:
 
 def make_sink(
     process: bool,
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     topics: dict[str, str],
     partitions: dict[str, int],
     linger_ms: int,
 ) -> InlineSink | ProcessSink:
     cls = ProcessSink if process else InlineSink
-    return cls(bootstrap, topics, partitions, linger_ms)
+    return cls(kafka, topics, partitions, linger_ms)
 
 
 class KafkaSink:
@@ -275,7 +284,7 @@ class KafkaSink:
         topics = {kind: s.topic(kind) for kind in self.KINDS}
         self._sink = make_sink(
             s.output_process,
-            s.kafka_bootstrap,
+            self.cluster.kafka,
             topics,
             {t: self.cluster.partitions(kind) for kind, t in topics.items()},
             s.producer_linger_ms,

@@ -112,7 +112,7 @@ def synthetic_records(
 def replay(
     path: str | Path | None,
     *,
-    bootstrap: str,
+    bootstrap: str | dict[str, Any],
     topic: str,
     labels_topic: str,
     rate: float = 0.0,
@@ -126,7 +126,8 @@ def replay(
 ) -> int:
     """Produce the rows of an ARFF file (or, with ``synthetic`` = a
     :class:`~streamlearn.settings.Settings`, the endless synthetic stream it describes) as
-    events; return how many were sent."""
+    events; return how many were sent. ``bootstrap`` is the broker's address, or the client
+    arguments of :func:`~consumers.kafka_config.kafka_args` (TLS, SASL)."""
     from kafka import KafkaProducer
 
     with_labels = labels == "inline"
@@ -141,7 +142,8 @@ def replay(
     else:
         raise ValueError("replay needs an ARFF file or a synthetic stream")
     first = next(records, None)  # reads the file (and fails) before connecting
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10)
+    kafka = {"bootstrap_servers": bootstrap} if isinstance(bootstrap, str) else bootstrap
+    producer = KafkaProducer(**kafka, acks="all", linger_ms=10)
     owed: deque[tuple[str, list[str]]] = deque()
     sent = 0
     t0 = time.perf_counter()

@@ -117,10 +117,10 @@ class LearnerProcess:
                     with self._progressed:
                         self._progressed.notify_all()
                 elif isinstance(m, msg.Status):
-                    state.restored, state.connected, state.detail = (
+                    state.restored, state.connected, state.reason = (
                         m.restored,
                         m.connected,
-                        m.detail,
+                        m.reason,
                     )
                 elif isinstance(m, msg.Drop):
                     state.drop(m.shard)
@@ -139,7 +139,7 @@ class LearnerProcess:
             self.error = self.error or f"the learning process died (exit code {self.proc.poll()})"
         finally:
             state.connected = False
-            state.detail = f"learning process stopped: {self.error}" if self.error else "stopped"
+            state.reason = "learning_process_stopped" if self.error else "stopped"
             self.exited.set()
             for ev, _ in list(self._waiting.values()):
                 ev.set()
@@ -235,8 +235,13 @@ def run_service(settings: Settings) -> int:
 
     from streamlearn.service.learners import resolve_learner_name
     from streamlearn.service.published import ServiceState
+    from streamlearn.serving.app import bind_refusal
 
     configure_logging(settings.log_level)
+    refusal = bind_refusal(settings)
+    if refusal is not None:
+        log.error("%s", refusal)
+        return 2
     mode = "kafka" if settings.kafka_bootstrap else "embedded"
     learner = resolve_learner_name(settings.learner)
     state = ServiceState(mode=mode, learner=learner)

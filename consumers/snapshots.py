@@ -14,10 +14,13 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
+from consumers.kafka_config import kafka_args
 from consumers.topics import SNAPSHOT_MAX_BYTES, KafkaCluster
 from streamlearn.service import faults
+from streamlearn.service.recorder import Recorder
 from streamlearn.settings import Settings
 
 __all__ = ["KafkaSnapshotStore", "read_all_snapshots", "shard_key"]
@@ -55,7 +58,10 @@ class KafkaSnapshotStore:
     n_partitions
         Partitions of the snapshots topic; by default :meth:`open` takes it from ``cluster``.
     cluster
-        The connection shared with the source (topic partition counts).
+        The connection shared with the source (topic partition counts, client configuration).
+    recorder
+        The service's :class:`~streamlearn.service.recorder.Recorder`: records of the topic
+        skipped on restore are reported to it.
     """
 
     def __init__(
@@ -64,8 +70,10 @@ class KafkaSnapshotStore:
         producer: Any = None,
         n_partitions: int = 1,
         cluster: KafkaCluster | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.settings = settings
+        self.recorder = recorder if recorder is not None else Recorder()
         self.topic = settings.topic("snapshots")
         self.producer = producer
         self._own_producer = False
@@ -85,7 +93,7 @@ class KafkaSnapshotStore:
             from kafka import KafkaProducer
 
             self.producer = KafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
+                **kafka_args(self.settings),
                 acks="all",
                 linger_ms=0,
                 max_request_size=SNAPSHOT_MAX_BYTES,
@@ -163,7 +171,13 @@ class KafkaSnapshotStore:
         key = shard_key(self.settings, partition)
         stale: list[str] = []
         found = _read_partition(
-            self._consumer(), self.topic, partition % self.n_partitions, timeout, key, stale
+            self._consumer(),
+            self.topic,
+            partition % self.n_partitions,
+            timeout,
+            key,
+            stale,
+            on_skip=self._skipped,
         )
         data = found.get(key)
         if data is not None:
@@ -171,6 +185,9 @@ class KafkaSnapshotStore:
             self._previous[partition] = (manifest["id"], manifest["chunks"])
             self._stale[partition] = stale
         return data
+
+    def _skipped(self, reason: str) -> None:
+        self.recorder.snapshot_record_skipped(reason)
 
     def close(self) -> None:
         if self._reader is not None:
@@ -185,7 +202,7 @@ def _reader_consumer(settings: Settings, client_id: str) -> Any:
     from kafka import KafkaConsumer
 
     return KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_args(settings),
         group_id=None,
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 << 20,
@@ -201,13 +218,23 @@ def _read_partition(
     timeout: float,
     only: str | None = None,
     stale: list[str] | None = None,
+    on_skip: Callable[[str], None] | None = None,
 ) -> dict[str, bytes]:
     """Every complete snapshot in one partition (or the one of shard key ``only``), by key.
 
     The result also maps ``"__manifest__" + key`` to each snapshot's manifest. ``stale``, when
     given, receives the keys of live chunks that belong to no complete snapshot and are older
     than their shard's latest complete snapshot (garbage left by a writer that crashed).
+    Records that are not snapshot records (a malformed key, a manifest that cannot be read,
+    chunks that do not add up) are skipped with a warning and ``on_skip(reason)``: whoever can
+    write the topic can make the shard start without its snapshot, never stop the reader.
     """
+
+    def skip(reason: str, what: str) -> None:
+        log.warning("%s in %s[%d]: skipped (%s)", what, topic, partition, reason)
+        if on_skip is not None:
+            on_skip(reason)
+
     from kafka import TopicPartition
 
     tp = TopicPartition(topic, partition)
@@ -225,10 +252,14 @@ def _read_partition(
                 if r.key is None:
                     continue
                 k = r.key.decode("utf-8", "replace")
-                base = k.split("#", 1)[0]
+                parts = k.split("#")
+                if not parts[0] or len(parts) not in (1, 3):
+                    skip("malformed_key", f"record with key {k[:200]!r} at offset {r.offset}")
+                    continue
+                base = parts[0]
                 if only is not None and base != only:
                     continue
-                target = chunks if "#" in k else manifests
+                target = chunks if len(parts) == 3 else manifests
                 if r.value is None:
                     target.pop(k, None)  # tombstone
                 else:
@@ -237,13 +268,13 @@ def _read_partition(
     for key, raw in manifests.items():
         try:
             m = json.loads(raw)
-            parts = [chunks[f"{key}#{m['id']}#{i}"] for i in range(m["chunks"])]
+            data = b"".join(chunks[f"{key}#{m['id']}#{i}"] for i in range(m["chunks"]))
+            intact = len(data) == m["bytes"] and hashlib.sha256(data).hexdigest() == m["sha256"]
         except (ValueError, KeyError, TypeError):
-            log.warning("snapshot of %s in %s[%d] is incomplete; ignored", key, topic, partition)
+            skip("incomplete", f"snapshot of {key}")
             continue
-        data = b"".join(parts)
-        if len(data) != m["bytes"] or hashlib.sha256(data).hexdigest() != m["sha256"]:
-            log.warning("snapshot of %s in %s[%d] is corrupted; ignored", key, topic, partition)
+        if not intact:
+            skip("corrupted", f"snapshot of {key}")
             continue
         out[key] = data
         out["__manifest__" + key] = raw

@@ -13,6 +13,13 @@ import threading
 import time
 from typing import Any
 
+from consumers.kafka_config import (
+    UNREACHABLE,
+    ConnectionDiagnosis,
+    KafkaClientConfig,
+    authorization_error,
+    kafka_args,
+)
 from streamlearn.settings import TOPIC_KINDS, Settings
 
 __all__ = ["SNAPSHOT_MAX_BYTES", "KafkaCluster", "ensure_topics", "partition_counts"]
@@ -85,35 +92,83 @@ def ensure_topics(settings: Settings, admin: Any, timeout: float = 30.0) -> dict
 
 class KafkaCluster:
     """The connection the Kafka source, sink and snapshot store share: the broker reached and
-    the service's topics created, with their partition counts (:attr:`counts`)."""
+    the service's topics created, with their partition counts (:attr:`counts`).
+
+    :attr:`kafka` is the client configuration every client of the service is built from (TLS,
+    SASL); :attr:`diagnosis` tells why the clients cannot connect (a refused login, an untrusted
+    certificate) from kafka-python's log while the cluster is open.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.counts: dict[str, int] = {}
+        self.kafka = KafkaClientConfig.from_settings(settings)
+        self.diagnosis = ConnectionDiagnosis(self.kafka, self._failed)
+        self._readers: Any = None
+        self._reported: str | None = None  # the last connection failure logged
+
+    def args(self) -> dict[str, Any]:
+        """kafka-python connection arguments (bootstrap servers, TLS, SASL)."""
+        return kafka_args(self.kafka)
+
+    def _failed(self, reason: str, message: str) -> None:
+        """A client could not connect (from the diagnosis, on a client's thread): readiness
+        says why at once, the log says it in words, once per distinct failure."""
+        readers = self._readers
+        if readers is None or readers.connected:
+            return
+        readers.reason = reason
+        if message != self._reported:
+            self._reported = message
+            log.error("%s", message)
+
+    def lost(self) -> str:
+        """The readiness reason of a lost connection: the diagnosed one, else unreachable."""
+        last = self.diagnosis.last
+        return last[0] if last is not None else UNREACHABLE
+
+    def reconnected(self) -> None:
+        self.diagnosis.last = self._reported = None
+
+    def denied(self, exc: BaseException) -> BaseException | None:
+        """A clear :class:`~consumers.kafka_config.KafkaConnectError` when ``exc`` is an ACL
+        refusal (its ``reason`` is the readiness code), else None."""
+        return authorization_error(exc, self.kafka)
+
+    def close(self) -> None:
+        self.diagnosis.__exit__(None, None, None)
 
     def partitions(self, kind: str) -> int:
         """Partitions of the topic of ``kind`` (1 when unknown)."""
         return self.counts.get(self.settings.topic(kind), 1)
 
     def connect(self, readers: Any, stop: threading.Event) -> bool:
-        """Reach the broker (retrying every 2 s, ``readers.detail`` says so) and create the
-        missing topics; False when ``stop`` was set meanwhile."""
+        """Reach the broker (retrying every 2 s; ``readers.reason`` and the log say why it
+        cannot) and create the missing topics; False when ``stop`` was set meanwhile."""
         from kafka import KafkaAdminClient
 
-        boot = self.settings.kafka_bootstrap
-        readers.detail = f"connecting to Kafka at {boot}"
+        self._readers = readers
+        self.diagnosis.__enter__()
+        readers.reason = "connecting"
+        log.info("connecting to Kafka at %s", self.kafka.describe())
         while not stop.is_set():
             try:
-                admin = KafkaAdminClient(bootstrap_servers=boot, client_id="streamlearn-admin")
+                admin = KafkaAdminClient(**self.args(), client_id="streamlearn-admin")
                 break
-            except Exception as exc:  # NoBrokersAvailable and friends
-                readers.detail = f"Kafka at {boot} unreachable ({type(exc).__name__}); retrying"
-                log.warning("%s", readers.detail)
+            except Exception as exc:  # NoBrokersAvailable, a refused login...: say why, retry
+                self._failed(*self.diagnosis.error(exc).args_pair())
                 stop.wait(2.0)
         else:
             return False
+        self.reconnected()
+        self.diagnosis.bootstrapped = True  # a lost connection is no longer a refused login
         try:
             self.counts = ensure_topics(self.settings, admin)
+        except Exception as exc:
+            denied = self.denied(exc)
+            if denied is None:
+                raise
+            raise denied from exc
         finally:
             admin.close()
         return True

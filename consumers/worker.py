@@ -58,7 +58,7 @@ class WorkerState(ServiceState):
         status = (
             getattr(self, "_restored", False),
             getattr(self, "_connected", False),
-            getattr(self, "_detail", ""),
+            getattr(self, "_reason", "starting"),
         )
         if status != self._status and hasattr(self, "_channel"):
             self._status = status
@@ -71,10 +71,6 @@ class WorkerState(ServiceState):
     connected = property(
         lambda self: getattr(self, "_connected", False),
         lambda self, v: (setattr(self, "_connected", v), self._status_changed())[0],
-    )
-    detail = property(
-        lambda self: getattr(self, "_detail", ""),
-        lambda self, v: (setattr(self, "_detail", v), self._status_changed())[0],
     )
 
     def publish_model(self, meta: dict[str, Any], learner: Any) -> ModelVersion:

@@ -13,6 +13,13 @@
 # Environment:
 #   KAFKA_PORT             client port (default 19092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port (default 19093)
+#   KAFKA_SASL_SSL_PORT    also a SASL_SSL listener on this port (default: none), set when the
+#                          broker is first set up ('up'): a test CA and broker certificate for
+#                          "localhost" made with the JDK's keytool, SCRAM-SHA-256/512 and PLAIN
+#                          users admin, streamlearn and producer (random passwords), and ACLs
+#                          enforced (StandardAuthorizer; admin and the PLAINTEXT listener are
+#                          super users). Everything a client needs is in $KAFKA_DIR/secure:
+#                          bootstrap (localhost:PORT), ca.pem, <user>.password
 #   KAFKA_DIR              config, data, logs and pid file (default <repo>/var/kafka)
 #   KAFKA_VERSION          org.apache.kafka:kafka_2.13 version (default 4.1.1)
 #   KAFKA_HEAP             JVM heap (default 512m)
@@ -47,6 +54,9 @@ LOGS="$KAFKA_DIR/logs"
 PIDFILE="$KAFKA_DIR/kafka.pid"
 ADDRFILE="$KAFKA_DIR/bootstrap"
 MARKER="$KAFKA_DIR/.streamlearn-kafka"
+SECURE="$KAFKA_DIR/secure"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-}"
+SASL_USERS=(admin streamlearn producer)
 
 say() { echo "kafka.sh: $*" >&2; }
 die() { echo "kafka.sh: error: $*" >&2; exit 1; }
@@ -122,21 +132,99 @@ check_ports() {
     if port_in_use "$2"; then
         die "controller port $2 is already taken by another process (set KAFKA_CONTROLLER_PORT)"
     fi
+    if [[ -n "${3:-}" ]] && port_in_use "$3"; then
+        die "SASL_SSL port $3 is already taken by another process (set KAFKA_SASL_SSL_PORT)"
+    fi
+}
+
+# --- the SASL_SSL listener: certificates and users ---------------------------------------------
+
+random_secret() { head -c 18 /dev/urandom | base64 | tr -d '/+=\n'; }
+
+# A test CA, and the broker's certificate for "localhost" signed by it (the JDK's keytool only:
+# nothing else is needed). The CA's certificate goes to ca.pem for the clients.
+make_certificates() {
+    command -v keytool >/dev/null || die "keytool (from the JDK) is needed for the SASL_SSL listener"
+    local pass
+    pass="$(random_secret)"
+    (umask 077 && mkdir -p "$SECURE" && echo "$pass" >"$SECURE/store.password")
+    local kt=(keytool -J-XX:TieredStopAtLevel=1 -storetype PKCS12 -storepass "$pass")
+    "${kt[@]}" -genkeypair -keystore "$SECURE/ca.p12" -alias ca -keyalg EC -groupname secp256r1 \
+        -dname "CN=streamlearn test CA" -ext bc:c -validity 3650 >/dev/null 2>&1 ||
+        die "keytool could not make the test CA"
+    "${kt[@]}" -exportcert -rfc -keystore "$SECURE/ca.p12" -alias ca -file "$SECURE/ca.pem" >/dev/null 2>&1
+    "${kt[@]}" -genkeypair -keystore "$SECURE/broker.p12" -alias broker -keyalg EC \
+        -groupname secp256r1 -dname "CN=localhost" -validity 3650 >/dev/null 2>&1 ||
+        die "keytool could not make the broker key"
+    "${kt[@]}" -certreq -keystore "$SECURE/broker.p12" -alias broker -file "$SECURE/broker.csr" >/dev/null 2>&1
+    "${kt[@]}" -gencert -keystore "$SECURE/ca.p12" -alias ca -infile "$SECURE/broker.csr" \
+        -outfile "$SECURE/broker.crt" -rfc -ext "SAN=dns:localhost" -validity 3650 >/dev/null 2>&1 ||
+        die "keytool could not sign the broker certificate"
+    "${kt[@]}" -importcert -noprompt -keystore "$SECURE/broker.p12" -alias ca -file "$SECURE/ca.pem" >/dev/null 2>&1
+    "${kt[@]}" -importcert -keystore "$SECURE/broker.p12" -alias broker -file "$SECURE/broker.crt" >/dev/null 2>&1 ||
+        die "keytool could not import the broker certificate"
+    rm -f "$SECURE/broker.csr"
+    local user
+    for user in "${SASL_USERS[@]}"; do
+        (umask 077 && random_secret >"$SECURE/$user.password")
+    done
+    echo "localhost:$KAFKA_SASL_SSL_PORT" >"$SECURE/bootstrap"
+}
+
+secure_config() {
+    local user plain="" pass
+    pass="$(cat "$SECURE/store.password")"
+    for user in "${SASL_USERS[@]}"; do
+        plain+=" user_$user=\"$(cat "$SECURE/$user.password")\""
+    done
+    cat <<EOF
+
+# A SASL_SSL listener (docker/local/kafka.sh, KAFKA_SASL_SSL_PORT): TLS with a test CA, SASL
+# PLAIN and SCRAM users, ACLs enforced. The PLAINTEXT listener (ANONYMOUS) and admin are super
+# users: the test harness sets up topics and ACLs through them.
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$SECURE/broker.p12
+ssl.keystore.password=$pass
+ssl.key.password=$pass
+ssl.client.auth=none
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:admin
+EOF
+}
+
+# --add-scram arguments of the storage tool (NUL-separated): every user, both SCRAM mechanisms.
+scram_args() {
+    local user mech
+    for user in "${SASL_USERS[@]}"; do
+        for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+            printf '%s\0%s\0' --add-scram "$mech=[name=$user,password=$(cat "$SECURE/$user.password")]"
+        done
+    done
 }
 
 write_config() {
     mkdir -p "$DATA" "$LOGS"
     : >"$MARKER"
+    local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT" advertised="PLAINTEXT://127.0.0.1:$KAFKA_PORT"
+    if [[ -n "$KAFKA_SASL_SSL_PORT" ]]; then
+        make_certificates
+        listeners+=",SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+        advertised+=",SASL_SSL://localhost:$KAFKA_SASL_SSL_PORT"
+    fi
     cat >"$CONF" <<EOF
 # Written by docker/local/kafka.sh: a single combined KRaft node for tests, on loopback only.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$DATA
 
 # One node: every internal topic has one replica, and few partitions (fast to create).
@@ -165,6 +253,11 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 background.threads=2
 EOF
+    if [[ -n "$KAFKA_SASL_SSL_PORT" ]]; then
+        secure_config >>"$CONF"
+    else
+        echo "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" >>"$CONF"
+    fi
     echo "127.0.0.1:$KAFKA_PORT" >"$ADDRFILE"
 }
 
@@ -177,8 +270,12 @@ format_storage() {
         cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
     done
     say "formatting KRaft storage in $DATA (cluster $cluster_id)"
+    local scram=()
+    if [[ -d "$SECURE" ]]; then
+        mapfile -d '' scram < <(scram_args)
+    fi
     java -XX:TieredStopAtLevel=1 -Xshare:auto -cp "$LIBS/*" -Dlog4j2.configurationFile="$LOG4J_CONF" -Dkafka.logs.dir="$LOGS" \
-        kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONF" \
+        kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONF" "${scram[@]}" \
         >"$LOGS/format.out" 2>&1 || {
         cat "$LOGS/format.out" >&2
         die "formatting the KRaft storage failed"
@@ -282,8 +379,8 @@ cmd_up() {
     if [[ -f "$DATA/meta.properties" && -f "$CONF" ]]; then
         say "reusing the existing data in $KAFKA_DIR"
     else
-        check_ports "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
-        rm -rf "$DATA"
+        check_ports "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT"
+        rm -rf "$DATA" "$SECURE"
         write_config
         format_storage
     fi

@@ -35,7 +35,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from streamlearn.service.monitors import MONITORS
 from streamlearn.service.recorder import Recorder, ShardRecorder
 
-__all__ = ["LATENCY_BUCKETS", "PREQUENTIAL_METRICS", "ServiceMetrics", "ShardMetrics"]
+__all__ = [
+    "HTTP_METHODS",
+    "LATENCY_BUCKETS",
+    "PREQUENTIAL_METRICS",
+    "ServiceMetrics",
+    "ShardMetrics",
+]
+
+#: HTTP methods that label the HTTP metrics; any other method is counted as ``other`` (a client
+#: cannot make up new series).
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 #: Buckets of every ``_seconds`` histogram: 50 µs .. 30 s.
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -196,6 +206,13 @@ class ServiceMetrics(Recorder):
         self.model_publications = counter(
             "model_publications", "Immutable model versions published to the HTTP readers."
         )
+        self.snapshot_records_skipped = counter(
+            "snapshot_records_skipped",
+            "Records of the snapshots topic skipped while restoring, by reason: malformed_key "
+            "(not a shard key or chunk key), incomplete (manifest unreadable or chunks missing), "
+            "corrupted (size or checksum of the chunks wrong).",
+            ("reason",),
+        )
 
         # --- durations
         self.learn_seconds = histogram(
@@ -289,6 +306,9 @@ class ServiceMetrics(Recorder):
     def lag(self, source: str, shard: str, records: int) -> None:
         self.consumer_lag.labels(source, shard).set(records)
 
+    def snapshot_record_skipped(self, reason: str) -> None:
+        self.snapshot_records_skipped.labels(reason).inc()
+
     def _per_shard(self) -> list:
         return [
             m
@@ -297,6 +317,8 @@ class ServiceMetrics(Recorder):
         ] + list(getattr(self, "prequential", {}).values())
 
     def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in HTTP_METHODS:
+            method = "other"
         self.http_requests.labels(route, method, str(status)).inc()
         self.http_request_seconds.labels(route, method).observe(seconds)
 

@@ -73,6 +73,7 @@ __all__ = [
     "decode_label_record",
     "encode_event",
     "encode_label_record",
+    "fit_prediction",
     "raw_bytes",
     "validation_message",
     "x_to_json",
@@ -89,6 +90,7 @@ UNKNOWN_FEATURE = "unknown_feature"
 UNKNOWN_LABEL = "unknown_label"
 UNMATCHED_LABEL = "unmatched_label"
 LEARNER_ERROR = "learner_error"
+TOO_MANY_LABELS = "too_many_labels"
 
 #: Every DLQ reason, in the order of the checks.
 REASONS: tuple[str, ...] = (
@@ -103,6 +105,7 @@ REASONS: tuple[str, ...] = (
     UNKNOWN_LABEL,
     UNMATCHED_LABEL,
     LEARNER_ERROR,
+    TOO_MANY_LABELS,
 )
 
 
@@ -126,7 +129,7 @@ class SparseFeatures(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    indices: list[Annotated[int, Field(strict=True, ge=0)]]
+    indices: list[Annotated[int, Field(strict=True, ge=0, lt=1 << 31)]]
     values: list[Number]
 
     @model_validator(mode="after")
@@ -319,7 +322,11 @@ class OutRecord(NamedTuple):
 
 
 class Prediction(BaseModel):
-    """One record of the ``predictions`` topic (written by :class:`PredictionEncoder`)."""
+    """One record of the ``predictions`` topic (written by :class:`PredictionEncoder`).
+
+    ``omitted`` (only in a record cut to fit the topic's record size, :func:`fit_prediction`):
+    how many labels' probabilities were left out of ``proba``.
+    """
 
     id: str
     labels: list[str]
@@ -327,6 +334,43 @@ class Prediction(BaseModel):
     model_version: int
     offset: int
     shard: str
+    omitted: int | None = None
+
+
+def fit_prediction(value: bytes, max_bytes: int) -> bytes:
+    """A prediction record cut to at most ``max_bytes``: its predicted labels and as many of
+    the highest probabilities as fit (``omitted`` says how many were left out). A record never
+    grows past the output topics' record limit, so it is never refused (which would stop the
+    service).
+
+    >>> v = PredictionEncoder().encode("e", ["a", "b", "c"], np.array([0.9, 0.2, 0.6]), 0.5, 1, 0, "0")
+    >>> fit_prediction(v, 10_000) == v
+    True
+    >>> len(v), len(fit_prediction(v, 100))
+    (104, 100)
+    >>> json.loads(fit_prediction(v, 100))
+    {'id': 'e', 'labels': ['a', 'c'], 'proba': {'a': 0.9}, 'model_version': 1, 'offset': 0, 'shard': '0', 'omitted': 2}
+    """
+    if len(value) <= max_bytes:
+        return value
+    body = json.loads(value)
+    ranked = sorted(body["proba"].items(), key=lambda kv: -kv[1])
+
+    def encoded(k: int, labels: list[str]) -> bytes:
+        cut = {**body, "labels": labels, "proba": dict(ranked[:k]), "omitted": len(ranked) - k}
+        return json.dumps(cut, separators=(",", ":")).encode()
+
+    labels = list(body["labels"])
+    while labels and len(encoded(0, labels)) > max_bytes:  # even the label set is too long
+        labels = labels[: len(labels) // 2]
+    lo, hi = 0, len(ranked)  # the most probabilities that fit: binary search
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(encoded(mid, labels)) <= max_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return encoded(lo, labels)
 
 
 class LabelRequest(BaseModel):
@@ -482,7 +526,7 @@ class PredictionEncoder:
     >>> enc = PredictionEncoder()
     >>> Prediction.model_validate_json(
     ...     enc.encode("e1", ["a", "b"], np.array([0.75, 0.25]), 0.5, 7, 3, "0")
-    ... ).model_dump()
+    ... ).model_dump(exclude_none=True)
     {'id': 'e1', 'labels': ['a'], 'proba': {'a': 0.75, 'b': 0.25}, 'model_version': 7, 'offset': 3, 'shard': '0'}
     """
 

@@ -36,6 +36,7 @@ from streamlearn.base.arrays import CSR
 from streamlearn.schema import Schema, SchemaError
 from streamlearn.service.contract import (
     NON_FINITE,
+    TOO_MANY_LABELS,
     UNKNOWN_FEATURE,
     UNKNOWN_LABEL,
     WRONG_DIMENSIONS,
@@ -118,8 +119,10 @@ class LabelEncoder:
     ``row(names, what, record_id)`` returns ``(row, [])``, or ``(None, unknown)`` when the
     policy is ``grow`` and the set has labels the space does not have yet (the caller grows the
     space, then asks again with a new encoder). ``reject`` raises ``unknown_label``; ``ignore``
-    drops unknown names. Rows of label sets already seen are remembered (a stream has few
-    distinct label sets): the row returned is shared and read-only.
+    drops unknown names. A set of more than ``max_per_record`` names, or one that would grow
+    the space beyond ``max_labels``, raises ``too_many_labels``. Rows of label sets already seen
+    are remembered (a stream has few distinct label sets): the row returned is shared and
+    read-only.
 
     >>> enc = LabelEncoder(Schema(labels=["a", "b"]), "grow")
     >>> enc.row(["b"], "event", "e1")[0].tolist(), enc.row(["a", "c"], "event", "e2")
@@ -129,15 +132,29 @@ class LabelEncoder:
     #: Most label-set rows remembered.
     MAX_ROWS = 4096
 
-    def __init__(self, schema: Schema, unknown_labels: Literal["ignore", "grow", "reject"]) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        unknown_labels: Literal["ignore", "grow", "reject"] | str,
+        max_labels: int = 10_000,
+        max_per_record: int = 1000,
+    ) -> None:
         self.schema = schema
         self.policy = unknown_labels
+        self.max_labels = max_labels
+        self.max_per_record = max_per_record
         self._index = {lab: i for i, lab in enumerate(schema.labels)}
         self._rows: dict[tuple, np.ndarray] = {}
 
     def row(
         self, names: Sequence[str], what: str, record_id: str
     ) -> tuple[np.ndarray | None, list[str]]:
+        if len(names) > self.max_per_record:
+            raise DecodeError(
+                TOO_MANY_LABELS,
+                f"{what} {record_id!r} names {len(names)} labels (max_labels_per_record "
+                f"{self.max_per_record})",
+            )
         key = tuple(names)
         rows = self._rows
         row = rows.get(key)
@@ -164,6 +181,12 @@ class LabelEncoder:
                 "not in the label space",
             )
         if self.policy == "grow":
+            if len(index) + len(unknown) > self.max_labels:
+                raise DecodeError(
+                    TOO_MANY_LABELS,
+                    f"{what} {record_id!r} would grow the label space to "
+                    f"{len(index) + len(unknown)} labels (max_labels {self.max_labels})",
+                )
             return None, unknown
         return self.schema.labels_to_row([n for n in distinct if n in index]), []
 

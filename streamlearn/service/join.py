@@ -8,9 +8,9 @@ it then waits, as an *orphan*, up to ``orphan_ttl`` for the event (which is then
 had come with its labels). :class:`LabelJoin` holds both stores; it pickles with the shard's
 snapshot (times are wall-clock seconds, so a restored store keeps its deadlines).
 
-Each store is bounded two ways: entries older than ``ttl`` seconds expire, and beyond
-``max_size`` entries the oldest are evicted. Both are counted, so a dashboard shows labels that
-arrive too late.
+Each store is bounded three ways: entries older than ``ttl`` seconds expire, and beyond
+``max_size`` entries or ``max_bytes`` bytes (the sizes of their rows or records) the oldest are
+evicted. Evictions are counted, so a dashboard shows labels that arrive too late.
 
 Examples
 --------
@@ -48,15 +48,25 @@ class PendingStore:
         Most entries kept; inserting beyond it evicts the oldest.
     clock
         Wall-clock seconds (``time.time``); injectable for tests.
+    max_bytes
+        Most bytes kept (the sizes given to :meth:`put`); ``None``: no byte bound.
     """
 
-    def __init__(self, ttl: float, max_size: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        max_size: int,
+        clock: Callable[[], float] = time.time,
+        max_bytes: int | None = None,
+    ) -> None:
         if ttl <= 0 or max_size < 1:
             raise ValueError("ttl must be > 0 and max_size >= 1")
         self.ttl = float(ttl)
         self.max_size = int(max_size)
+        self.max_bytes = max_bytes
         self.clock = clock
-        self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self.nbytes = 0  # sizes of the entries kept
+        self._items: OrderedDict[str, tuple[float, Any, int]] = OrderedDict()
         #: Entries dropped because they waited longer than ``ttl`` (cumulative).
         self.expired_ttl = 0
         #: Entries dropped because the store was full (cumulative).
@@ -68,18 +78,24 @@ class PendingStore:
     def __contains__(self, key: str) -> bool:
         return key in self._items
 
-    def put(self, key: str, item: Any) -> list[tuple[str, Any]]:
-        """Insert (or replace, refreshing its deadline) the item waiting under ``key``.
+    def put(self, key: str, item: Any, nbytes: int = 0) -> list[tuple[str, Any]]:
+        """Insert (or replace, refreshing its deadline) the item waiting under ``key``; it
+        counts ``nbytes`` towards ``max_bytes``.
 
-        Returns the ``(key, item)`` pairs evicted to make room (oldest first).
+        Returns the ``(key, item)`` pairs evicted to make room (oldest first; an item larger
+        than ``max_bytes`` on its own is evicted at once).
         """
         items = self._items
-        if key in items:
-            del items[key]
-        items[key] = (self.clock(), item)
+        old = items.pop(key, None)
+        if old is not None:
+            self.nbytes -= old[2]
+        items[key] = (self.clock(), item, nbytes)
+        self.nbytes += nbytes
+        limit = self.max_bytes
         evicted = []
-        while len(items) > self.max_size:
-            k, (_, it) = items.popitem(last=False)
+        while items and (len(items) > self.max_size or (limit is not None and self.nbytes > limit)):
+            k, (_, it, n) = items.popitem(last=False)
+            self.nbytes -= n
             evicted.append((k, it))
             self.evicted_size += 1
         return evicted
@@ -89,6 +105,7 @@ class PendingStore:
         entry = self._items.pop(key, None)
         if entry is None:
             return None
+        self.nbytes -= entry[2]
         if self.clock() - entry[0] > self.ttl:
             self.expired_ttl += 1
             return None
@@ -100,10 +117,11 @@ class PendingStore:
         deadline = self.clock() - self.ttl
         out = []
         while items:
-            key, (t, item) = next(iter(items.items()))
+            key, (t, item, n) = next(iter(items.items()))
             if t >= deadline:
                 break
             del items[key]
+            self.nbytes -= n
             out.append((key, item))
         self.expired_ttl += len(out)
         return out
@@ -117,6 +135,9 @@ class PendingStore:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.clock = time.time
+        if "nbytes" not in state:  # a store pickled before the byte bound: sizes unknown (0)
+            self.max_bytes, self.nbytes = None, 0
+            self._items = OrderedDict((k, (t, it, 0)) for k, (t, it) in self._items.items())
 
 
 class Waiting(NamedTuple):
@@ -138,6 +159,9 @@ class LabelJoin:
         Most entries in each store (the oldest are evicted beyond).
     clock
         Wall-clock seconds (injectable for tests).
+    max_bytes
+        Most bytes in each store: feature rows and predicted probabilities of the waiting
+        events, raw records of the waiting labels (the oldest are evicted beyond).
     """
 
     def __init__(
@@ -146,20 +170,27 @@ class LabelJoin:
         orphan_ttl: float,
         max_size: int,
         clock: Callable[[], float] = time.time,
+        max_bytes: int | None = None,
     ) -> None:
-        self.pending = PendingStore(pending_ttl, max_size, clock)
-        self.orphans = PendingStore(orphan_ttl, max_size, clock)
+        self.pending = PendingStore(pending_ttl, max_size, clock, max_bytes)
+        self.orphans = PendingStore(orphan_ttl, max_size, clock, max_bytes)
 
     def configure(
-        self, pending_ttl: float, orphan_ttl: float, max_size: int, clock: Callable[[], float]
+        self,
+        pending_ttl: float,
+        orphan_ttl: float,
+        max_size: int,
+        clock: Callable[[], float],
+        max_bytes: int | None = None,
     ) -> None:
         """Apply the running service's bounds and clock (after a restore)."""
         for store, ttl in ((self.pending, pending_ttl), (self.orphans, orphan_ttl)):
             store.ttl, store.max_size, store.clock = float(ttl), int(max_size), clock
+            store.max_bytes = max_bytes
 
     def wait_for_labels(self, eid: str, item: Waiting) -> None:
-        """Park an unlabelled event (the oldest are evicted beyond the bound, and counted)."""
-        self.pending.put(eid, item)
+        """Park an unlabelled event (the oldest are evicted beyond the bounds, and counted)."""
+        self.pending.put(eid, item, _row_bytes(item.x) + _row_bytes(item.proba) + len(eid))
 
     def labels_first(self, eid: str) -> Any | None:
         """The orphan label record that came before the event ``eid``, if any (taken)."""
@@ -175,10 +206,24 @@ class LabelJoin:
         return self.pending.pop(eid)
 
     def wait_for_event(self, eid: str, orphan: Any) -> list[tuple[str, Any]]:
-        """Park a label record whose event has not come yet; return the orphans evicted."""
-        return self.orphans.put(eid, orphan)
+        """Park a label record (``(input record, LabelRecord)``) whose event has not come yet;
+        return the orphans evicted."""
+        raw = getattr(orphan[0], "value", None)
+        size = len(raw) if isinstance(raw, bytes | bytearray) else 64 * len(orphan[1].labels)
+        return self.orphans.put(eid, orphan, size + len(eid))
 
     def expire(self) -> list[tuple[str, Any]]:
         """Drop expired entries of both stores; return the expired orphans (dead letters)."""
         self.pending.expire()
         return self.orphans.expire()
+
+
+def _row_bytes(row: Any) -> int:
+    """Bytes held by a feature row (dense array or list, or sparse (indices, values))."""
+    if row is None:
+        return 0
+    if isinstance(row, np.ndarray):
+        return int(row.nbytes)
+    if isinstance(row, tuple):
+        return sum(_row_bytes(part) for part in row)
+    return 8 * len(row)

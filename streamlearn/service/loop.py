@@ -175,7 +175,7 @@ class Loop:
     def assign(self, shards: Iterable[str]) -> None:
         """These shards are now held here: restore each (or keep it) and seek its inputs."""
         self.readers.restored = False
-        self.readers.detail = "restoring shards"
+        self.readers.reason = "restoring"
         ids = sorted(set(shards))
         for shard in ids:
             if shard not in self.shards:
@@ -183,7 +183,7 @@ class Loop:
         for shard in list(self._retired):  # given up for good: another replica holds it now
             self._forget(shard)
         self.readers.restored = True
-        self.readers.detail = "ready"
+        self.readers.reason = "ready"
         log.info("assigned shards %s", ids)
 
     def revoke(self, shards: Iterable[str]) -> dict[str, dict[str, int]]:
@@ -303,11 +303,19 @@ class Loop:
         try:
             self._run()
         except BaseException as exc:
+            # a shard refused in a rebalance listener comes wrapped in the client's error
+            refused = _cause(exc, SnapshotError)
+            exc = refused if refused is not None else exc
+            reason = getattr(exc, "reason", None)  # a source's error may carry its code
+            if reason is not None:  # a clear error (e.g. a missing ACL): no traceback
+                log.error("the service loop failed: %s", exc)
+            else:
+                log.exception("the service loop failed")
+                reason = "snapshot_refused" if refused is not None else "runner_failed"
             self.error = exc
-            log.exception("the service loop failed")
-            self.readers.detail = f"runner failed: {exc}"
+            self.readers.reason = reason
             self.readers.connected = False
-            raise
+            raise exc
         finally:
             self._close()
 
@@ -395,3 +403,15 @@ class Loop:
                 part.close()
             except Exception as exc:  # pragma: no cover
                 log.warning("closing %s: %s", type(part).__name__, exc)
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """``exc`` or the first of its causes that is a ``kind``."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, kind):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None

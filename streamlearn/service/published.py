@@ -19,7 +19,29 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from streamlearn.service.state import ShardState
 
-__all__ = ["ModelVersion", "Publisher", "ServiceState"]
+__all__ = ["READY_REASONS", "ModelVersion", "Publisher", "ServiceState"]
+
+#: Why a service is (not) ready: the ``reason`` of ``/ready``, a code from this set and never
+#: free text (the log says more). The Kafka connection codes are set by consumers.kafka_config.
+READY_REASONS: frozenset[str] = frozenset(
+    {
+        "ready",
+        "starting",
+        "opening_source",
+        "connecting",
+        "joining_group",
+        "restoring",
+        "kafka_unreachable",
+        "kafka_authentication_failed",
+        "kafka_tls_failed",
+        "kafka_not_authorized",
+        "snapshot_refused",
+        "runner_failed",
+        "learning_process_stopped",
+        "shutting_down",
+        "stopped",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +80,8 @@ class ServiceState:
 
     Attributes set by the runner: ``mode`` (``embedded`` or ``kafka``), ``restored`` (every
     assigned shard has been restored or started fresh), ``connected`` (the source is reachable),
-    ``detail`` (why not ready, for humans).
+    ``reason`` (what the service is doing or why it is not ready: one of
+    :data:`READY_REASONS`).
     """
 
     def __init__(self, mode: str = "embedded", learner: str = "") -> None:
@@ -67,7 +90,7 @@ class ServiceState:
         self.started = time.time()
         self.restored = False
         self.connected = False
-        self.detail = "starting"
+        self.reason = "starting"
         self.stopping = threading.Event()
         self._models: Mapping[str, ModelVersion] = MappingProxyType({})
         self._write = threading.Lock()  # serialises writers only; readers never take it
@@ -86,20 +109,35 @@ class ServiceState:
             return None
         return max(models.values(), key=lambda m: (m.version, m.instances_seen))
 
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    @reason.setter
+    def reason(self, code: str) -> None:
+        if code not in READY_REASONS:
+            raise ValueError(f"unknown readiness reason {code!r}")
+        self._reason = code
+        self._status_changed()
+
+    def _status_changed(self) -> None:
+        """Called when ``reason`` changes (a hook for the learning process; no-op here)."""
+
     def ready(self) -> tuple[bool, str]:
+        """(ready, reason code)."""
         if self.stopping.is_set():
-            return False, "shutting down"
+            return False, "shutting_down"
         if not self.restored:
-            return False, self.detail or "restoring models"
+            return False, self.reason if self.reason != "ready" else "restoring"
         if not self.connected:
-            return False, self.detail or "source not connected"
+            return False, self.reason if self.reason != "ready" else "kafka_unreachable"
         return True, "ready"
 
     def status(self) -> dict[str, Any]:
         ok, why = self.ready()
         return {
             "ready": ok,
-            "detail": why,
+            "reason": why,
             "mode": self.mode,
             "learner": self.learner,
             "shards": sorted(self._models),

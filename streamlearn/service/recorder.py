@@ -97,3 +97,7 @@ class Recorder:
 
     def lag(self, source: str, shard: str, records: int) -> None:
         """Records of input ``source`` not yet read by ``shard``."""
+
+    def snapshot_record_skipped(self, reason: str) -> None:
+        """A record of the snapshot store that is no snapshot record was skipped on restore
+        (``malformed_key``, ``incomplete``, ``corrupted``)."""

@@ -132,7 +132,13 @@ class Shard:
         self.hook = hook
         self.clock = clock
         s = settings
-        state.join.configure(s.pending_ttl_seconds, s.orphan_ttl_seconds, s.pending_max_size, clock)
+        state.join.configure(
+            s.pending_ttl_seconds,
+            s.orphan_ttl_seconds,
+            s.pending_max_size,
+            clock,
+            s.pending_max_bytes,
+        )
         self.publisher = Publisher(
             state, readers, s.publish_every_events, s.publish_interval_ms, clock
         )
@@ -162,7 +168,7 @@ class Shard:
     @classmethod
     def restore(cls, data: bytes, settings: Settings, **kwargs: Any) -> Shard:
         """A shard from its snapshot (:class:`SnapshotError` if unusable)."""
-        state, header = ShardState.loads(data)
+        state, header = ShardState.loads(data, settings)
         return cls(state, settings, restored_at=header.created, **kwargs)
 
     @property
@@ -239,6 +245,9 @@ class Shard:
             except DecodeError as err:
                 self._dlq(out, rec, err, "events")
                 continue
+            except Exception as exc:  # a bug's victim: dead-lettered, never a crash loop
+                self._dlq(out, rec, _unusable(exc), "events")
+                continue
             run.append(_Item(rec, ev, xrow, yrow))
         self._flush_events(run, out)
         if adopted:
@@ -279,7 +288,18 @@ class Shard:
         X = stack([g.x for g in group], st.schema)
         Y = np.vstack([g.y for g in group])
         t0 = time.perf_counter()
-        P = learner.predict_learn_many(X, Y)
+        try:
+            P = learner.predict_learn_many(X, Y)
+        except Exception as exc:
+            group, P = self._row_by_row(
+                group,
+                lambda g: learner.predict_learn_many(stack([g.x], st.schema), g.y[None, :]),
+                exc,
+                out,
+            )
+            if not group:
+                return
+            Y = np.vstack([g.y for g in group])
         seconds = time.perf_counter() - t0
         self._emit_predictions(group, P, before, out, True)
         self._scored(Y, P > learner.threshold, None, out)
@@ -294,7 +314,14 @@ class Shard:
         if learner is not None:
             X = stack([g.x for g in group], st.schema)
             t0 = time.perf_counter()
-            P = learner.predict_proba_many(X)
+            try:
+                P = learner.predict_proba_many(X)
+            except Exception as exc:  # prediction changes nothing: retried row by row
+                group, P = self._row_by_row(
+                    group, lambda g: learner.predict_proba_many(stack([g.x], st.schema)), exc, out
+                )
+                if not group:
+                    return
             self.rec.predict_call(time.perf_counter() - t0)
         self._emit_predictions(group, P, st.version, out, False)
         hook = self.active_hook
@@ -328,7 +355,13 @@ class Shard:
             st.shard,
             learning,
         )
-        out.extend([OutRecord("predictions", g.rec.key, v) for g, v in zip(group, values)])
+        limit = self.settings.max_output_bytes
+        out.extend(
+            [
+                OutRecord("predictions", g.rec.key, v if len(v) <= limit else _fit(v, limit))
+                for g, v in zip(group, values)
+            ]
+        )
         st.counts["events_predicted"] += len(group)
         self.rec.predicted(len(group))
 
@@ -342,7 +375,11 @@ class Shard:
         p = prow[mask]
         score = float(np.mean(1.0 - np.abs(2.0 * p - 1.0)))
         req = LabelRequest.build(g.event.id, g.event.x, asked, score, st.shard, g.rec.offset)
-        out.append(req.to_record(g.rec.key))
+        record = req.to_record(g.rec.key)
+        if len(record.value) > self.settings.max_output_bytes:  # the event's x is too large:
+            req = req.model_copy(update={"x": []})  # the oracle finds it by id and offset
+            record = req.to_record(g.rec.key)
+        out.append(record)
         st.counts["label_requests"] += 1
         st.counts["labels_requested"] += len(asked)
         self.rec.asked(len(asked))
@@ -360,6 +397,8 @@ class Shard:
                 items.append((rec, lr))
             except DecodeError as err:
                 self._dlq(out, rec, err, "labels")
+            except Exception as exc:
+                self._dlq(out, rec, _unusable(exc), "labels")
         self._apply_labels(items, out)
         st.counts["labels_consumed"] += len(records)
         st.offsets["labels"] = records[-1].offset + 1
@@ -399,7 +438,7 @@ class Shard:
                     for n in lr.known:
                         if schema.has_label(n):
                             known[schema.label_index(n)] = True
-                joined.append((item.x, yrow, known, item.proba))
+                joined.append((item.x, yrow, known, item.proba, rec))
             except DecodeError as err:
                 self._dlq(out, rec, err, "labels")
         self._join(joined, out)
@@ -419,7 +458,25 @@ class Shard:
         if any(j[2] is not None for j in joined):
             K = np.vstack([np.ones(nl, bool) if j[2] is None else j[2] for j in joined])
         t0 = time.perf_counter()
-        learner.learn_many(X, Y, known=K)
+        try:
+            learner.learn_many(X, Y, known=K)
+        except Exception as exc:
+            kept, _ = self._row_by_row(
+                list(range(len(joined))),
+                lambda k: learner.learn_many(
+                    stack([joined[k][0]], st.schema),
+                    Y[k : k + 1],
+                    known=None if K is None else K[k : k + 1],
+                ),
+                exc,
+                out,
+                lambda k: joined[k][4],
+                "labels",
+            )
+            joined, Y = [joined[k] for k in kept], Y[kept]
+            K = None if K is None else K[kept]
+            if not joined:
+                return
         seconds = time.perf_counter() - t0
         rows = [k for k, j in enumerate(joined) if j[3] is not None]
         if rows:
@@ -450,6 +507,12 @@ class Shard:
             schema = schema_from_event(
                 x, features=s.features, n_features=s.n_features, sparse=s.sparse
             )
+            if not (s.features or s.n_features) and schema.n_features > s.max_features:
+                raise DecodeError(
+                    contract.WRONG_DIMENSIONS,
+                    f"the first event would set a feature space of {schema.n_features} features "
+                    f"(max_features {s.max_features}); configure features or n_features",
+                )
             schema.add_labels(s.labels or [])
             self.state.schema = schema
             self._encoder = FeatureEncoder(schema, s.unknown_features)
@@ -469,7 +532,10 @@ class Shard:
         """The label set's row, or ``None`` and the labels to add to the space first."""
         enc = self._labels
         if enc is None:
-            enc = self._labels = LabelEncoder(self.state.schema, self.settings.unknown_labels)
+            s = self.settings
+            enc = self._labels = LabelEncoder(
+                self.state.schema, s.label_policy, s.max_labels, s.max_labels_per_record
+            )
         return enc.row(names, what, record_id)
 
     # ------------------------------------------------------------------ after the batch
@@ -520,6 +586,45 @@ class Shard:
         for key, orphan in join.expire():
             self._orphan_dlq(out, key, orphan, f"waited {join.orphans.ttl:g} s for its event")
 
+    def _row_by_row(
+        self,
+        items: list,
+        call: Callable[[Any], Any],
+        exc: Exception,
+        out: list[OutRecord],
+        record_of: Callable[[Any], Any] = lambda g: g.rec,
+        source: str = "events",
+    ) -> tuple[list, np.ndarray | None]:
+        """The learner failed on a batch (``exc``): call it on each item alone, dead-letter the
+        items it fails on (``learner_error``), and return the others with their results
+        stacked. A learner that failed half-way through the batch may have learned the rows
+        before the failing one already; they are learned again here (rows are never lost, a
+        few may count twice in the model)."""
+        log.error(
+            "shard %s: the learner failed on a batch of %d (%s: %s); isolating the record(s) "
+            "it fails on",
+            self.state.shard,
+            len(items),
+            type(exc).__name__,
+            exc,
+        )
+        kept, results = [], []
+        for item in items:
+            try:
+                results.append(call(item))
+            except Exception as err:
+                log.exception("shard %s: the learner fails on one record", self.state.shard)
+                self._dlq(
+                    out,
+                    record_of(item),
+                    DecodeError(contract.LEARNER_ERROR, f"{type(err).__name__}: {err}"),
+                    source,
+                )
+                continue
+            kept.append(item)
+        stacked = None if not kept or results[0] is None else np.vstack(results)
+        return kept, stacked
+
     def _dlq(self, out: list[OutRecord], rec: Any, err: DecodeError, source: str) -> None:
         letter = DeadLetter.of(
             contract.raw_bytes(rec.value),
@@ -550,7 +655,7 @@ class Shard:
 
     def snapshot(self, meta: dict[str, Any] | None = None) -> bytes:
         """The shard's state as a snapshot (its offsets are the next records to read)."""
-        return self.state.dumps(meta)
+        return self.state.dumps(self.settings, meta)
 
     def mark_snapshot(self, size: int, seconds: float, ok: bool = True) -> None:
         """Record a snapshot attempt (the loop calls it once the store has acknowledged)."""
@@ -581,3 +686,21 @@ def _n_clusters(description: dict[str, Any]) -> int | None:
     if isinstance(clusters, list):
         return len(clusters)
     return None
+
+
+def _unusable(exc: Exception) -> DecodeError:
+    """A record whose decoding or encoding failed other than with a :class:`DecodeError` (a
+    bug): its dead letter says what happened."""
+    log.exception("a record could not be used")
+    return DecodeError(contract.INVALID_SCHEMA, f"could not be used ({type(exc).__name__}: {exc})")
+
+
+def _fit(value: bytes, limit: int) -> bytes:
+    """A prediction record over the output size limit, cut to fit (logged: it is rare)."""
+    log.warning(
+        "a prediction record of %d bytes is over max_output_bytes (%d): only its labels and "
+        "top probabilities are sent",
+        len(value),
+        limit,
+    )
+    return contract.fit_prediction(value, limit)

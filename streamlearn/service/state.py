@@ -85,15 +85,19 @@ class ShardState:
                 settings.orphan_ttl_seconds,
                 settings.pending_max_size,
                 clock,
+                settings.pending_max_bytes,
             ),
             schema=None if schema is None else schema.copy(),
         )
 
     @classmethod
-    def loads(cls, data: bytes) -> tuple[ShardState, snap.SnapshotHeader]:
+    def loads(cls, data: bytes, settings: Settings) -> tuple[ShardState, snap.SnapshotHeader]:
         """The state in a snapshot, and the snapshot's header; :class:`SnapshotError` if the
-        snapshot is unusable or does not hold a shard state."""
-        loaded = snap.loads(data)
+        snapshot is unusable, unsigned or forged (checked with the settings' snapshot keys
+        before anything is unpickled), or does not hold a shard state."""
+        loaded = snap.loads(
+            data, settings.signing_keys(), trusted_modules=settings.trusted_modules()
+        )
         for w in loaded.warnings:
             log.warning("shard %s: %s", loaded.header.shard, w)
         if not isinstance(loaded.state, cls):
@@ -103,10 +107,12 @@ class ShardState:
             )
         return loaded.state, loaded.header
 
-    def dumps(self, meta: dict[str, Any] | None = None) -> bytes:
-        """The state as a snapshot (its offsets are the next records to read)."""
+    def dumps(self, settings: Settings, meta: dict[str, Any] | None = None) -> bytes:
+        """The state as a snapshot signed with the settings' snapshot key (its offsets are the
+        next records to read)."""
         return snap.dumps(
             self,
+            settings.signing_keys(),
             learner=self.learner_name,
             shard=self.shard,
             offsets=self.offsets,

@@ -13,6 +13,7 @@ shards in one process, a request picks one with ``?shard=``; by default the most
 # No ``from __future__ import annotations`` here: FastAPI resolves the dependency annotations
 # of the route functions at run time, and some refer to closure variables.
 
+import ipaddress
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -33,12 +34,42 @@ from streamlearn.service.encoding import FeatureEncoder, stack
 from streamlearn.service.published import ModelVersion, ServiceState
 from streamlearn.settings import Settings
 
-__all__ = ["ROUTES", "PredictRequest", "create_app"]
+__all__ = ["INLINE_BODY_BYTES", "ROUTES", "PredictRequest", "bind_refusal", "create_app"]
 
 #: The API's routes (label values of the HTTP metrics; anything else is "unmatched").
 ROUTES = frozenset(
     {"/health", "/ready", "/metrics", "/v1/model", "/v1/predict", "/openapi.json", "/docs"}
 )
+
+
+#: /v1/predict bodies up to this size are answered on the event loop (a few rows: the thread
+#: hand-off would cost more than the prediction); larger ones, whose decoding and prediction
+#: take milliseconds, in a worker thread, so that other requests are not held up meanwhile.
+INLINE_BODY_BYTES = 16 << 10
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def bind_refusal(settings: Settings) -> str | None:
+    """Why the HTTP API must not start on ``settings.host`` (None when it may).
+
+    An address other than loopback without an API token would open ``/v1/*`` to anyone who
+    reaches the port: refused unless ``settings.insecure`` says that is meant.
+    """
+    if settings.token is not None or settings.insecure or _loopback(settings.host):
+        return None
+    return (
+        f"refusing to serve the API on {settings.host} without a token: anyone who can reach "
+        "the port could query the model. Set STREAMLEARN_API_TOKEN (at least 16 characters), "
+        "bind to 127.0.0.1, or pass --insecure (STREAMLEARN_INSECURE=true) if that is meant"
+    )
 
 
 class PredictRequest(BaseModel):
@@ -223,7 +254,11 @@ class _FastPredict:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        out = self.answer(scope.get("headers", []), body)
+        headers = scope.get("headers", [])
+        if len(body) > INLINE_BODY_BYTES:  # a batch: off the event loop
+            out = await run_in_threadpool(self.answer, headers, body)
+        else:
+            out = self.answer(headers, body)
         if out is None:
             await self.app(scope, _replaying(body, receive), send)
             return
@@ -324,7 +359,7 @@ def create_app(
         "/ready",
         tags=["status"],
         summary="Readiness: models restored and source connected (503 otherwise)",
-        responses={503: {"description": "not ready; 'detail' says why"}},
+        responses={503: {"description": "not ready; 'reason' says why (a code)"}},
     )
     async def ready() -> JSONResponse:
         ok, _ = state.ready()
@@ -380,6 +415,8 @@ def create_app(
         request: Request,
         shard: Annotated[str | None, Query(description="shard id")] = None,
     ) -> Any:
+        if body.instances is not None and len(body.instances) > 1:
+            return JSONResponse(await run_in_threadpool(answer, body, shard))
         return JSONResponse(answer(body, shard))
 
     def answer(body: PredictRequest, shard: str | None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from tests.support.kafka import (  # noqa: F401 - re-exported fixtures
     kafka_bootstrap,
     kafka_broker_control,
     producer_factory,
+    secure_kafka,
     topic_factory,
 )
 from tests.support.prometheus import prometheus_server  # noqa: F401 - re-exported fixture

@@ -10,7 +10,7 @@ import pytest
 
 from consumers.snapshots import KafkaSnapshotStore
 from streamlearn.schema import Schema
-from streamlearn.snapshot import loads
+from streamlearn.snapshot import verify
 from tests.support.learners import CentroidLearner
 from tests.support.service import (
     RunnerThread,
@@ -78,7 +78,7 @@ def test_events_are_predicted_and_learned(
         data = KafkaSnapshotStore(s, prod, 1).load(0)
     finally:
         prod.close()
-    assert loads(data).header.offsets == {"events": 120}
+    assert verify(data, s.signing_keys()).offsets == {"events": 120}
 
 
 def test_late_labels_and_dead_letters(kafka_bootstrap: str, prefix: str) -> None:

@@ -62,3 +62,108 @@ def test_chunks_of_crashed_writers_are_deleted(kafka_bootstrap: str, prefix: str
         assert KafkaSnapshotStore(s, prod, 1).load(0) == blobs[3]
     finally:
         prod.close()
+
+
+def _learn_and_snapshot(s, n: int) -> None:
+    """Run the service until it learned ``n`` events, then stop it: a genuine snapshot."""
+    from tests.support.service import RunnerThread, event, produce
+
+    svc = RunnerThread(s)
+    try:
+        svc.wait(lambda: svc.state.ready()[0], 120, "ready")
+        produce(s.kafka_bootstrap, s.topic("events"), [event(i, [1.0, i], ["a"]) for i in range(n)])
+        svc.wait(lambda: svc.learned() >= n, 120, f"{n} events learned")
+    finally:
+        svc.stop()
+
+
+def test_a_forged_snapshot_in_the_topic_is_refused_and_runs_nothing(
+    kafka_bootstrap: str, prefix: str, tmp_path
+) -> None:
+    """Whoever can write the snapshots topic (no ACLs here) cannot run code in the service."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from kafka import KafkaProducer
+
+    from streamlearn.snapshot import SnapshotError, SnapshotKeys
+    from tests.support.forged import forged, payloads
+    from tests.support.service import RunnerThread
+
+    key = "kafka-forged-snapshot-test-key-0123456789"
+    s = kafka_settings(kafka_bootstrap, prefix, snapshot_keys=key)
+    _learn_and_snapshot(s, 20)
+    prod = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    store = KafkaSnapshotStore(s, prod, 1)
+    genuine = store.load(0)
+    target = tmp_path / "pwned"
+    keys = SnapshotKeys.parse(key)
+    cases = [
+        (forged(payloads(target)[0], key_id=None, mac=None), "unsigned snapshot"),
+        (
+            forged(payloads(target)[1], key_id=keys.signing_id, mac=os.urandom(32)),
+            "signature does not match",
+        ),
+    ]
+    try:
+        for blob, words in cases:
+            store.save(0, blob)  # the attacker writes like the service does
+            svc = RunnerThread(s)
+            svc.thread.join(120)
+            assert isinstance(svc.loop.error, SnapshotError), repr(svc.loop.error)
+            assert shard_key(s, 0) in str(svc.loop.error) and words in str(svc.loop.error)
+            assert svc.state.ready() == (False, "snapshot_refused")
+            assert svc.sample("streamlearn_snapshot_restores_total", shard="0", outcome="refused")
+            assert not target.exists()
+            shown = subprocess.run(
+                [sys.executable, "-m", "streamlearn", "snapshot", "show", "--load"]
+                + ["--kafka", kafka_bootstrap, "--topic-prefix", prefix],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "STREAMLEARN_SNAPSHOT_KEYS": key},
+                timeout=120,
+            )
+            assert shown.returncode == 1 and words in shown.stderr, shown.stderr
+            assert not target.exists()
+        store.save(0, genuine)
+        shown = subprocess.run(
+            [sys.executable, "-m", "streamlearn", "snapshot", "show"]
+            + ["--kafka", kafka_bootstrap, "--topic-prefix", prefix],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "STREAMLEARN_SNAPSHOT_KEYS": key},
+            timeout=120,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["meta"]["events_learned"] == 20
+    finally:
+        prod.close(10)
+        store.close()
+    svc = RunnerThread(s)  # the genuine snapshot restores
+    try:
+        svc.wait(lambda: svc.state.ready()[0], 120, "ready with the genuine snapshot")
+        assert svc.sample("streamlearn_snapshot_restores_total", shard="0", outcome="restored")
+    finally:
+        svc.stop()
+
+
+def test_malformed_keys_in_the_topic_are_skipped_with_a_metric(
+    kafka_bootstrap: str, prefix: str
+) -> None:
+    from tests.support.service import RunnerThread, produce
+
+    s = kafka_settings(kafka_bootstrap, prefix, snapshot_keys="k" * 32)
+    _learn_and_snapshot(s, 9)
+    key = shard_key(s, 0)
+    junk = [b"#", b"x#y", f"{key}#1".encode(), f"{key}#a#b#c".encode(), b"\xff\xfe#\x00"]
+    produce(kafka_bootstrap, s.topic("snapshots"), [(k, b"junk") for k in junk], partition=0)
+    svc = RunnerThread(s)
+    try:
+        svc.wait(lambda: svc.state.ready()[0], 120, "ready despite the junk")
+        assert svc.sample("streamlearn_snapshot_restores_total", shard="0", outcome="restored")
+        skipped = svc.sample("streamlearn_snapshot_records_skipped_total", reason="malformed_key")
+        assert skipped == len(junk)
+    finally:
+        svc.stop()

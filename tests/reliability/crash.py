@@ -317,12 +317,12 @@ def _snapshot_state(bootstrap: str, prefix: str) -> tuple[int, int, int]:
     """(events learned in the latest snapshot, live chunk keys, chunks of the latest snapshot)."""
     from consumers.snapshots import read_all_snapshots
     from streamlearn.settings import Settings
-    from streamlearn.snapshot import loads
+    from streamlearn.snapshot import verify
 
     s = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, group_id=prefix + "g")
     snaps = read_all_snapshots(s)
     (data,) = snaps.values()
-    learned = int(loads(data).state.counts["events_learned"])
+    learned = int(verify(data, s.signing_keys()).meta["events_learned"])
     live: dict[bytes, bytes | None] = {}
     for rec in read_all(bootstrap, prefix + "snapshots"):
         live[rec.key] = rec.value

@@ -22,6 +22,13 @@ Fixtures (re-exported by the integration and e2e ``conftest.py``):
     topic, ready (every partition has a leader); deleted after the test.
 ``consumer_factory`` / ``producer_factory``
     kafka-python clients with test defaults (:data:`CONSUMER_DEFAULTS`); closed after the test.
+``secure_kafka``
+    session: a second broker of its own (never the shared one) with a SASL_SSL listener, its
+    test CA, SCRAM/PLAIN users and ACLs enforced (:class:`SecureBroker`).
+
+The client helpers take a bootstrap address, a :class:`~streamlearn.settings.Settings` (its
+TLS and SASL settings apply, through :func:`consumers.kafka_config.kafka_args`) or a dict of
+kafka-python client arguments.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +94,16 @@ class LocalBroker:
     """
 
     def __init__(
-        self, directory: Path, port: int | None = None, controller_port: int | None = None
+        self,
+        directory: Path,
+        port: int | None = None,
+        controller_port: int | None = None,
+        sasl_ssl_port: int | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.port = port
         self.controller_port = controller_port
+        self.sasl_ssl_port = sasl_ssl_port
 
     def _run(self, command: str, timeout: float = 240) -> str:
         env = dict(os.environ, KAFKA_DIR=str(self.directory), PYTHON=sys.executable)
@@ -98,6 +111,8 @@ class LocalBroker:
             env["KAFKA_PORT"] = str(self.port)
         if self.controller_port is not None:
             env["KAFKA_CONTROLLER_PORT"] = str(self.controller_port)
+        if self.sasl_ssl_port is not None:
+            env["KAFKA_SASL_SSL_PORT"] = str(self.sasl_ssl_port)
         proc = subprocess.run(
             ["bash", str(KAFKA_SH), command],
             env=env,
@@ -231,28 +246,40 @@ SESSION_BROKER = _SessionBroker()
 
 # --- clients -----------------------------------------------------------------------------------
 
+#: Where a client connects: a bootstrap address, service settings, or kafka-python arguments.
+Kafka = Any
 
-def make_consumer(bootstrap: str, *topics: str, **overrides: Any):
+
+def client_args(kafka: Kafka) -> dict[str, Any]:
+    """kafka-python connection arguments of ``kafka`` (see the module docstring)."""
+    if isinstance(kafka, str):
+        return {"bootstrap_servers": kafka}
+    if isinstance(kafka, dict):
+        return dict(kafka)
+    from consumers.kafka_config import kafka_args
+
+    return kafka_args(kafka)
+
+
+def make_consumer(kafka: Kafka, *topics: str, **overrides: Any):
     """A ``KafkaConsumer`` with :data:`CONSUMER_DEFAULTS` (``group_id`` etc. via overrides)."""
     from kafka import KafkaConsumer
 
-    return KafkaConsumer(*topics, bootstrap_servers=bootstrap, **{**CONSUMER_DEFAULTS, **overrides})
+    return KafkaConsumer(*topics, **client_args(kafka), **{**CONSUMER_DEFAULTS, **overrides})
 
 
-def make_producer(bootstrap: str, **overrides: Any):
+def make_producer(kafka: Kafka, **overrides: Any):
     """A ``KafkaProducer`` with :data:`PRODUCER_DEFAULTS`."""
     from kafka import KafkaProducer
 
-    return KafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_DEFAULTS, **overrides})
+    return KafkaProducer(**client_args(kafka), **{**PRODUCER_DEFAULTS, **overrides})
 
 
-def make_admin(bootstrap: str, **overrides: Any):
+def make_admin(kafka: Kafka, **overrides: Any):
     """A ``KafkaAdminClient`` (close it after use)."""
     from kafka import KafkaAdminClient
 
-    return KafkaAdminClient(
-        bootstrap_servers=bootstrap, **{"request_timeout_ms": 15000, **overrides}
-    )
+    return KafkaAdminClient(**client_args(kafka), **{"request_timeout_ms": 15000, **overrides})
 
 
 def create_topic(
@@ -386,3 +413,147 @@ def producer_factory(kafka_bootstrap: str) -> Iterator[Callable[..., Any]]:
             producer.close(timeout=10)
         except Exception as exc:
             log.warning("could not close a test producer: %s", exc)
+
+
+# --- the SASL_SSL broker ------------------------------------------------------------------------
+
+ENV_SECURE_DIR = "STREAMLEARN_TEST_KAFKA_SECURE_DIR"
+
+
+@dataclass(frozen=True)
+class SecureBroker:
+    """A broker with a SASL_SSL listener (``docker/local/kafka.sh`` with KAFKA_SASL_SSL_PORT).
+
+    ``bootstrap`` is the SASL_SSL address (``localhost:PORT``; the certificate names
+    ``localhost`` only); ``admin_bootstrap`` the PLAINTEXT listener, a super user, for setting
+    up topics and ACLs. Users ``admin`` (super user), ``streamlearn`` and ``producer`` have
+    SCRAM-SHA-256/512 and PLAIN passwords; the others have no ACL until a test grants them.
+    """
+
+    directory: Path
+    admin_bootstrap: str
+
+    @property
+    def secure(self) -> Path:
+        return self.directory / "secure"
+
+    @property
+    def bootstrap(self) -> str:
+        return (self.secure / "bootstrap").read_text().strip()
+
+    @property
+    def cafile(self) -> Path:
+        return self.secure / "ca.pem"
+
+    def password(self, user: str) -> str:
+        return (self.secure / f"{user}.password").read_text().strip()
+
+    def settings_kw(
+        self, user: str = "streamlearn", mechanism: str = "SCRAM-SHA-512", **over: Any
+    ) -> dict[str, Any]:
+        """Settings keyword arguments to connect as ``user`` over SASL_SSL."""
+        kw: dict[str, Any] = {
+            "kafka_bootstrap": self.bootstrap,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_mechanism": mechanism,
+            "kafka_sasl_username": user,
+            "kafka_sasl_password": self.password(user),
+            "kafka_ssl_cafile": self.cafile,
+        }
+        kw.update(over)
+        return {k: v for k, v in kw.items() if v is not None}
+
+    def env(self, user: str = "streamlearn", mechanism: str = "SCRAM-SHA-512", **over: Any):
+        """The same as ``STREAMLEARN_*`` environment variables (for the CLI)."""
+        return {
+            f"STREAMLEARN_{k.upper()}": str(v)
+            for k, v in self.settings_kw(user, mechanism, **over).items()
+        }
+
+    def grant(self, principal: str, acls: list[tuple[str, str, str]]) -> None:
+        """Allow ``User:principal`` the (resource type, literal name, operation) ACLs."""
+        from kafka.admin import (
+            ACL,
+            ACLOperation,
+            ACLPermissionType,
+            ACLResourcePatternType,
+            ResourcePattern,
+            ResourceType,
+        )
+
+        admin = make_admin(self.admin_bootstrap)
+        try:
+            result = admin.create_acls(
+                [
+                    ACL(
+                        principal=f"User:{principal}",
+                        host="*",
+                        operation=getattr(ACLOperation, op),
+                        permission_type=ACLPermissionType.ALLOW,
+                        resource_pattern=ResourcePattern(
+                            getattr(ResourceType, rtype.upper()),
+                            name,
+                            ACLResourcePatternType.LITERAL,
+                        ),
+                    )
+                    for rtype, name, op in acls
+                ]
+            )
+        finally:
+            admin.close()
+        if result["failed"]:
+            raise RuntimeError(f"could not create ACLs: {result['failed']}")
+
+
+class _SecureSessionBroker:
+    """The session's SASL_SSL broker: started on first use, removed at the end."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._broker: SecureBroker | None = None
+        self._owned: LocalBroker | None = None
+        self._tmp: Path | None = None
+
+    def get(self) -> SecureBroker:
+        with self._lock:
+            if self._broker is None:
+                given = os.environ.get(ENV_SECURE_DIR, "").strip()
+                if given:
+                    local = LocalBroker(Path(given))
+                    local.up()
+                else:
+                    self._tmp = Path(tempfile.mkdtemp(prefix="streamlearn-kafka-secure-"))
+                    local = LocalBroker(
+                        self._tmp / "kafka",
+                        port=free_port(),
+                        controller_port=free_port(),
+                        sasl_ssl_port=free_port(),
+                    )
+                    self._owned = local
+                    atexit.register(self.cleanup)
+                    local.up()
+                self._broker = SecureBroker(local.directory, local.bootstrap)
+            return self._broker
+
+    def cleanup(self) -> None:
+        with self._lock:
+            if self._owned is not None:
+                try:
+                    self._owned.down()
+                except Exception as exc:
+                    log.warning("could not stop the SASL_SSL test broker: %s", exc)
+                self._owned = None
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
+            self._broker = None
+
+
+SECURE_SESSION_BROKER = _SecureSessionBroker()
+
+
+@pytest.fixture(scope="session")
+def secure_kafka() -> SecureBroker:
+    """A broker with a SASL_SSL listener and ACLs (its own, not the shared broker); shared by
+    every suite of the session and removed when the session ends."""
+    return SECURE_SESSION_BROKER.get()

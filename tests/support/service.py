@@ -15,6 +15,7 @@ from consumers.kafka_source import kafka_loop
 from streamlearn.observability.metrics import ServiceMetrics
 from streamlearn.service.published import ServiceState
 from streamlearn.settings import TOPIC_KINDS, Settings
+from tests.support.kafka import Kafka, client_args
 
 LEARNER = "tests.support.learners:CentroidLearner"
 
@@ -23,10 +24,10 @@ def unique_prefix() -> str:
     return f"sltest.{uuid.uuid4().hex[:10]}."
 
 
-def delete_prefixed_topics(bootstrap: str, prefix: str) -> None:
+def delete_prefixed_topics(bootstrap: Kafka, prefix: str) -> None:
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**client_args(bootstrap))
     try:
         names = [t for t in admin.list_topics() if t.startswith(prefix)]
         if names:
@@ -96,14 +97,14 @@ class RunnerThread:
 
 
 def produce(
-    bootstrap: str,
+    bootstrap: Kafka,
     topic: str,
     records: Iterable[tuple[bytes | None, bytes]],
     partition: int | None = None,
 ) -> None:
     from kafka import KafkaProducer
 
-    prod = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    prod = KafkaProducer(**client_args(bootstrap), acks="all", linger_ms=5)
     try:
         for key, value in records:
             prod.send(topic, value=value, key=key, partition=partition)
@@ -112,11 +113,11 @@ def produce(
         prod.close(10)
 
 
-def read_topic(bootstrap: str, topic: str, n: int, timeout: float = 60.0) -> list[Any]:
+def read_topic(bootstrap: Kafka, topic: str, n: int, timeout: float = 60.0) -> list[Any]:
     """At least n records of a topic (all partitions, from the beginning)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    c = KafkaConsumer(**client_args(bootstrap), group_id=None, enable_auto_commit=False)
     try:
         parts = None
         deadline = time.monotonic() + timeout

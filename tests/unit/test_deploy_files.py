@@ -284,3 +284,27 @@ def test_the_lock_pins_every_runtime_dependency() -> None:
     for dep in deps:
         name = re.split(r"[<>=!~\[; ]", dep, maxsplit=1)[0].lower().replace("_", "-")
         assert name in pinned, f"{name} is not pinned in docker/requirements.lock"
+
+
+def _required_from_env(value: str, name: str) -> bool:
+    """``${NAME:?message}``: compose refuses to start when NAME is unset or empty."""
+    return re.fullmatch(rf"\$\{{{name}:\?[^}}]+\}}", str(value)) is not None
+
+
+def test_secrets_come_from_the_environment_with_no_default() -> None:
+    grafana = SERVICES["grafana"]["environment"]
+    assert _required_from_env(grafana["GF_SECURITY_ADMIN_PASSWORD"], "GRAFANA_ADMIN_PASSWORD")
+    assert str(grafana.get("GF_AUTH_ANONYMOUS_ENABLED", "false")).lower() == "false"
+    assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in grafana
+    svc = SERVICES["streamlearn"]["environment"]
+    assert svc["STREAMLEARN_HOST"] == "0.0.0.0"  # so it needs a token (else it refuses to start)
+    assert _required_from_env(svc["STREAMLEARN_API_TOKEN"], "STREAMLEARN_API_TOKEN")
+    # the snapshot signing key outlives the container (snapshots in Kafka must stay verifiable)
+    image_env = (DOCKER / "Dockerfile").read_text()
+    key_dir = re.search(r"STREAMLEARN_SNAPSHOT_KEY_FILE=(\S+)/snapshot.key", image_env).group(1)
+    assert key_dir in dict((t, s) for s, t in _mounts(SERVICES["streamlearn"]))
+    assert "streamlearn-keys" in COMPOSE["volumes"]
+
+
+def test_prometheus_has_no_lifecycle_api() -> None:
+    assert not [a for a in SERVICES["prometheus"]["command"] if "lifecycle" in a]

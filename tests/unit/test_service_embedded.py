@@ -16,7 +16,7 @@ from streamlearn.schema import Schema
 from streamlearn.service.loop import Loop
 from streamlearn.service.published import ServiceState
 from streamlearn.settings import Settings
-from streamlearn.snapshot import LocalSnapshotStore, loads
+from streamlearn.snapshot import LocalSnapshotStore, verify
 
 LEARNER = "tests.support.learners:CentroidLearner"
 
@@ -62,7 +62,7 @@ def test_replays_learns_and_snapshots(tmp_path, sparse: bool) -> None:
     mv = state.model("0")
     assert mv.version == 300 and mv.sparse == sparse and state.ready() == (True, "ready")
     data = LocalSnapshotStore(tmp_path).load("embedded-test-0")
-    assert loads(data).header.offsets == {"events": 300}
+    assert verify(data, Settings().signing_keys()).offsets == {"events": 300}
     assert (
         metrics.registry.get_sample_value(
             "streamlearn_snapshots_total", {"shard": "0", "outcome": "ok"}
@@ -100,8 +100,8 @@ def test_stop_writes_a_final_snapshot(tmp_path) -> None:
     runner.stop()
     t.join(30)
     assert not t.is_alive() and runner.error is None
-    snap = loads(LocalSnapshotStore(tmp_path).load("embedded-test-0"))
-    assert snap.header.offsets["events"] == runner.shards["0"].state.offsets["events"] >= 50
+    header = verify(LocalSnapshotStore(tmp_path).load("embedded-test-0"), settings.signing_keys())
+    assert header.offsets["events"] == runner.shards["0"].state.offsets["events"] >= 50
 
 
 def test_refuses_a_corrupted_snapshot_with_its_path(tmp_path) -> None:

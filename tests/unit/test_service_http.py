@@ -61,9 +61,11 @@ def test_health_ready_and_not_ready() -> None:
     r = client.get("/ready")
     assert r.status_code == 503 and r.json()["ready"] is False
     state.restored = True
-    state.detail = "broker unreachable"
+    state.reason = "kafka_authentication_failed"
     r = client.get("/ready")
-    assert r.status_code == 503 and r.json()["detail"] == "broker unreachable"
+    assert r.status_code == 503 and r.json()["reason"] == "kafka_authentication_failed"
+    with pytest.raises(ValueError, match="unknown readiness reason"):
+        state.reason = "Traceback: something went wrong"  # codes only, never exception text
     state.connected = True
     assert client.get("/ready").status_code == 200
     state.connected = False  # e.g. the broker went away
@@ -171,7 +173,7 @@ def test_request_limits() -> None:
 
 
 def test_bearer_token() -> None:
-    st = settings(api_token="s3cret")
+    st = settings(api_token="s3cret-token-0123")
     state = ServiceState()
     proc = Shard.new("0", st, readers=state)
     proc.process(events(5))
@@ -185,7 +187,9 @@ def test_bearer_token() -> None:
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         r = getattr(client, method)(path, headers={"Authorization": "Bearer wrong"}, **kw)
         assert r.status_code == 401
-        r = getattr(client, method)(path, headers={"Authorization": "Bearer s3cret"}, **kw)
+        r = getattr(client, method)(
+            path, headers={"Authorization": "Bearer s3cret-token-0123"}, **kw
+        )
         assert r.status_code == 200
     assert client.get("/health").status_code == 200  # status routes stay open
     assert client.get("/metrics").status_code == 200
@@ -268,7 +272,7 @@ def _fast_answer(app):
     return mw.kwargs["answer"]
 
 
-@pytest.mark.parametrize("token", [None, "s3cret"])
+@pytest.mark.parametrize("token", [None, "s3cret-token-0123"])
 def test_predict_fast_path_answers_as_the_route_does(token) -> None:
     """Plain valid requests skip FastAPI's machinery; their answers are the route's, byte for
     byte, and everything else still goes through the route."""

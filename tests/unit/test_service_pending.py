@@ -96,3 +96,47 @@ def test_rejects_bad_bounds() -> None:
         PendingStore(0, 3)
     with pytest.raises(ValueError):
         PendingStore(1.0, 0)
+
+
+def test_the_stores_are_bounded_in_bytes_too() -> None:
+    import pickle
+
+    import numpy as np
+
+    from streamlearn.service.join import LabelJoin, Waiting
+
+    store = PendingStore(10.0, 100, max_bytes=1000)
+    assert store.put("a", "xa", 400) == [] and store.put("b", "xb", 400) == []
+    assert store.put("c", "xc", 400) == [("a", "xa")]  # 1200 > 1000: the oldest goes
+    assert store.nbytes == 800 and store.evicted_size == 1
+    assert store.put("huge", "x", 5000) == [("b", "xb"), ("c", "xc"), ("huge", "x")]
+    assert store.nbytes == 0 and len(store) == 0
+    store.put("d", "xd", 300)
+    assert store.pop("d") == "xd" and store.nbytes == 0
+    # a join: rows and records are measured
+    join = LabelJoin(10.0, 10.0, 1000, max_bytes=10_000)
+    for i in range(5):
+        join.wait_for_labels(f"e{i}", Waiting(np.zeros(500), np.zeros(3), i))  # ~4 KB each
+    assert len(join.pending) == 2 and join.pending.nbytes <= 10_000
+    from streamlearn.service.shard import InRecord
+
+    rec = InRecord("t.labels", 0, 0, b"x" * 6000, None)
+    assert join.wait_for_event("l1", (rec, None)) == []
+    assert [k for k, _ in join.wait_for_event("l2", (rec, None))] == ["l1"]
+    back = pickle.loads(pickle.dumps(join))
+    assert back.pending.nbytes == join.pending.nbytes and back.pending.max_bytes == 10_000
+
+
+def test_a_store_pickled_before_the_byte_bound_loads() -> None:
+    import pickle
+
+    store = PendingStore(10.0, 3)
+    store.put("a", "xa")
+    state = store.__getstate__()
+    state.pop("nbytes"), state.pop("max_bytes")
+    state["_items"] = type(state["_items"])(
+        (k, (t, it)) for k, (t, it, _) in state["_items"].items()
+    )
+    old = PendingStore.__new__(PendingStore)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert old.pop("a") == "xa" and old.nbytes == 0 and old.max_bytes is None

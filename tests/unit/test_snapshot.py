@@ -12,8 +12,11 @@ import pytest
 
 from streamlearn import snapshot
 from streamlearn.schema import Schema
-from streamlearn.snapshot import FORMAT_VERSION, LocalSnapshotStore, SnapshotError
+from streamlearn.snapshot import FORMAT_VERSION, LocalSnapshotStore, SnapshotError, SnapshotKeys
 from tests.support.learners import CentroidLearner
+
+KEYS = SnapshotKeys.parse("test-key-test-key-test-key-test-key")
+TRUSTED = ("tests.support",)
 
 
 def _trained(n: int = 50, seed: int = 0) -> tuple[CentroidLearner, np.ndarray, np.ndarray]:
@@ -28,8 +31,8 @@ def _trained(n: int = 50, seed: int = 0) -> tuple[CentroidLearner, np.ndarray, n
 
 def test_round_trip_is_exact_and_continues_identically() -> None:
     m, X, Y = _trained()
-    blob = snapshot.dumps(m, learner="tiny", shard="3", offsets={"events": 50, "labels": 7})
-    snap = snapshot.loads(blob)
+    blob = snapshot.dumps(m, KEYS, learner="tiny", shard="3", offsets={"events": 50, "labels": 7})
+    snap = snapshot.loads(blob, KEYS, trusted_modules=TRUSTED)
     r = snap.state
     assert snap.header.offsets == {"events": 50, "labels": 7}
     assert snap.header.shard == "3" and snap.header.learner == "tiny"
@@ -45,27 +48,30 @@ def test_round_trip_is_exact_and_continues_identically() -> None:
 
 
 def _rewrite(blob: bytes, **changes: object) -> bytes:
-    hdr, payload = snapshot._split(blob)
+    """``blob`` with header changes, signed again (a snapshot as an honest writer made it)."""
+    hdr, rest = snapshot._split(blob)
     hdr.update(changes)
-    return snapshot._pack(hdr, bytes(payload))
+    return snapshot._signed(snapshot._pack(hdr, bytes(rest[:-32])), KEYS)
 
 
 def test_newer_format_is_refused_with_a_clear_message() -> None:
-    blob = _rewrite(snapshot.dumps([1], learner="t", shard="0", offsets={}), format_version=99)
+    blob = _rewrite(
+        snapshot.dumps([1], KEYS, learner="t", shard="0", offsets={}), format_version=99
+    )
     with pytest.raises(SnapshotError, match=r"format 99 .*upgrade streamlearn"):
-        snapshot.loads(blob)
+        snapshot.loads(blob, KEYS)
 
 
 def test_older_format_without_migration_is_refused() -> None:
-    blob = _rewrite(snapshot.dumps([1], learner="t", shard="0", offsets={}), format_version=0)
+    blob = _rewrite(snapshot.dumps([1], KEYS, learner="t", shard="0", offsets={}), format_version=0)
     with pytest.raises(SnapshotError, match=r"format 0 .*no longer supported"):
-        snapshot.loads(blob, migrations={})
+        snapshot.loads(blob, KEYS, migrations={})
 
 
 def test_a_format_1_snapshot_of_the_old_service_is_refused_with_what_to_do() -> None:
-    blob = _rewrite(snapshot.dumps([1], learner="t", shard="0", offsets={}), format_version=1)
+    blob = _rewrite(snapshot.dumps([1], KEYS, learner="t", shard="0", offsets={}), format_version=1)
     with pytest.raises(SnapshotError, match=r"format 1 .*start the shard from scratch"):
-        snapshot.loads(blob)
+        snapshot.loads(blob, KEYS)
 
 
 def test_older_format_is_migrated_step_by_step() -> None:
@@ -82,8 +88,9 @@ def test_older_format_is_migrated_step_by_step() -> None:
         "payload_sha256": hashlib.sha256(old_payload).hexdigest(),
         "payload_bytes": len(old_payload),
         "versions": {"streamlearn": "0.0.1"},
+        "key_id": KEYS.signing_id,
     }
-    blob = snapshot._pack(hdr, old_payload)
+    blob = snapshot._signed(snapshot._pack(hdr, old_payload), KEYS)
     calls = []
 
     def v0_to_v1(header: dict, payload: bytes) -> tuple[dict, bytes]:
@@ -97,7 +104,7 @@ def test_older_format_is_migrated_step_by_step() -> None:
         calls.append(header["format_version"])
         return header, payload
 
-    snap = snapshot.loads(blob, migrations={0: v0_to_v1, 1: v1_to_v2})
+    snap = snapshot.loads(blob, KEYS, migrations={**snapshot.MIGRATIONS, 0: v0_to_v1, 1: v1_to_v2})
     assert calls == [0, 1]
     assert snap.state == {"w": [1.0]} and snap.header.offsets == {"events": 9}
     assert snap.header.format_version == FORMAT_VERSION
@@ -107,7 +114,8 @@ def test_older_format_is_migrated_step_by_step() -> None:
     ("mutate", "match"),
     [
         (lambda b: b[: len(b) - 3], "truncated"),
-        (lambda b: b[:-1] + bytes([b[-1] ^ 0xFF]), "checksum"),
+        (lambda b: b[:-40] + bytes([b[-40] ^ 0xFF]) + b[-39:], "checksum"),
+        (lambda b: b[:-1] + bytes([b[-1] ^ 0xFF]), "signature does not match"),
         (lambda b: b"XX" + b[2:], "bad magic"),
         (lambda b: b[:10], "truncated header"),
         (lambda b: b[:8] + struct.pack(">I", 5) + b"{nope" + b[12:], "unreadable header"),
@@ -115,33 +123,34 @@ def test_older_format_is_migrated_step_by_step() -> None:
     ],
 )
 def test_corrupted_snapshots_are_refused(mutate, match: str) -> None:
-    blob = snapshot.dumps({"a": np.arange(10)}, learner="t", shard="0", offsets={"events": 1})
+    blob = snapshot.dumps({"a": np.arange(10)}, KEYS, learner="t", shard="0", offsets={"events": 1})
     with pytest.raises(SnapshotError, match=match):
-        snapshot.loads(mutate(blob))
+        snapshot.loads(mutate(blob), KEYS)
 
 
 def test_unpicklable_payload_names_the_versions() -> None:
     payload = b"\x80\x05not a pickle"
     import hashlib
 
-    hdr = snapshot.read_header(snapshot.dumps(1, learner="t", shard="0", offsets={})).to_dict()
+    blob = snapshot.dumps(1, KEYS, learner="t", shard="0", offsets={})
+    hdr = snapshot.read_header(blob).to_dict()
     hdr.update(payload_sha256=hashlib.sha256(payload).hexdigest(), payload_bytes=len(payload))
     with pytest.raises(SnapshotError, match="cannot be restored .*numpy"):
-        snapshot.loads(snapshot._pack(hdr, payload))
+        snapshot.loads(snapshot._signed(snapshot._pack(hdr, payload), KEYS), KEYS)
 
 
 def test_version_mismatch_is_a_warning() -> None:
-    blob = snapshot.dumps(1, learner="t", shard="0", offsets={})
-    hdr, payload = snapshot._split(blob)
-    hdr["versions"] = {**hdr["versions"], "numpy": "1.0.0"}
-    snap = snapshot.loads(snapshot._pack(hdr, bytes(payload)))
+    blob = snapshot.dumps(1, KEYS, learner="t", shard="0", offsets={})
+    hdr = snapshot.read_header(blob).to_dict()
+    blob = _rewrite(blob, versions={**hdr["versions"], "numpy": "1.0.0"})
+    snap = snapshot.loads(blob, KEYS)
     assert snap.state == 1
     assert any("numpy 1.0.0" in w for w in snap.warnings)
 
 
 def test_header_is_json_readable_without_unpickling() -> None:
     blob = snapshot.dumps(
-        object.__new__(CentroidLearner), learner="tiny", shard="s", offsets={"events": 3}
+        object.__new__(CentroidLearner), KEYS, learner="tiny", shard="s", offsets={"events": 3}
     )
     hdr = snapshot.read_header(blob)
     assert hdr.learner == "tiny" and hdr.offsets == {"events": 3}
